@@ -1,0 +1,90 @@
+"""The one DRF exception handler: every failure becomes ``{"error": {"code", "message", "field"}}``.
+
+Connector errors are mapped to HTTP here and nowhere else. The venue rejecting stored keys
+is a 400 (``exchange_credentials_rejected``), never a 401, which tools read as "my token is
+bad"; an unknown order outcome is a 202; the venue's rate limit is a 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from connectors import errors as connector_errors
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: the first isinstance match wins.
+CONNECTOR_STATUS: list[tuple[type[Exception], int]] = [
+    (connector_errors.OutcomeUnknown, status.HTTP_202_ACCEPTED),
+    (connector_errors.RateLimited, status.HTTP_429_TOO_MANY_REQUESTS),
+    (connector_errors.ExchangeUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (connector_errors.TemporaryError, status.HTTP_502_BAD_GATEWAY),
+    (connector_errors.NotSupported, status.HTTP_400_BAD_REQUEST),
+    (connector_errors.ConnectorError, status.HTTP_400_BAD_REQUEST),
+]
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The project's error envelope (REST and WebSocket alike)."""
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _first_validation_error(detail: Any, field: str | None = None) -> tuple[str | None, str, str]:
+    """Walk DRF's nested ValidationError detail down to its first message and field path."""
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        name = None if key == "non_field_errors" else str(key)
+        path = f"{field}.{name}" if field and name else (name or field)
+        return _first_validation_error(value, path)
+    if isinstance(detail, list) and detail:
+        return _first_validation_error(detail[0], field)
+    code = getattr(detail, "code", "invalid") or "invalid"
+    return field, str(code), str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, connector_errors.ConnectorError):
+        return _connector_response(exc)
+
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: Django's 500 handling logs it (redacted)
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(math.ceil(exc.wait))  # type: ignore[attr-defined]
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+
+    if isinstance(exc, exceptions.ValidationError):
+        field, code, message = _first_validation_error(exc.detail)
+        if code == "invalid" and field:
+            code = "invalid_input"
+        return Response(error_body(code, message, field), status=exc.status_code, headers=headers)
+
+    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+    return Response(error_body(str(code), str(exc.detail)), status=exc.status_code, headers=headers)
+
+
+def _connector_response(exc: connector_errors.ConnectorError) -> Response:
+    http_status = next(code for cls, code in CONNECTOR_STATUS if isinstance(exc, cls))
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(math.ceil(retry_after))
+    body = error_body(exc.code, str(exc), getattr(exc, "field", None))
+    client_order_id = getattr(exc, "client_order_id", None)
+    if client_order_id:
+        body["error"]["client_order_id"] = client_order_id
+    return Response(body, status=http_status, headers=headers)
