@@ -1,0 +1,60 @@
+"""OKX: spot, perpetual swaps, delivery futures and options; keys need a passphrase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Connector, StreamConnector
+from .credentials import Credentials
+from .errors import InvalidInput
+from .retry import retrying
+from .types import to_decimals
+
+__all__ = ["OkxConnector", "OkxStreamConnector"]
+
+
+class _Okx:
+    market_types = ("spot", "swap", "future", "option")
+    ccxt_options: dict[str, Any] = {"defaultType": "spot"}
+    extra_capabilities = {"api_permissions": True, "position_mode": True, "option_chain": True,
+                          "trading_stop": False, "margin_adjustment": False}
+
+    def __init__(self, exchange_id: str, credentials: Credentials | None = None, **kwargs: Any) -> None:
+        if credentials is not None and not credentials.passphrase:
+            raise InvalidInput("OKX API keys need their passphrase", field="passphrase")
+        super().__init__(exchange_id, credentials, **kwargs)  # type: ignore[call-arg]
+
+
+class OkxConnector(_Okx, Connector):
+    """OKX (symbols ``BTC/USDT``, ``BTC/USDT:USDT``, ``BTC/USD:BTC-241227``, options)."""
+
+    @retrying
+    def set_position_mode(self, *, hedged: bool) -> dict[str, Any]:
+        """Switch the account between net mode (one position per instrument) and
+        long/short mode. OKX refuses while positions or orders are open."""
+        result = self._call("set_position_mode", hedged)
+        return {"hedged": hedged, "info": result}
+
+    @retrying
+    def fetch_option_chain(self, underlying: str) -> dict[str, Any]:
+        """Every listed option on an underlying currency (``"BTC"``), by symbol."""
+        if not isinstance(underlying, str) or not underlying.isalnum():
+            raise InvalidInput("underlying must be a currency code such as BTC", field="underlying")
+        return to_decimals(self._call("fetch_option_chain", underlying.upper()))  # type: ignore[no-any-return]
+
+    @retrying
+    def fetch_permissions(self) -> dict[str, Any]:
+        """GET /api/v5/account/config: ``perm`` lists read_only, trade and withdraw."""
+        response = self._call("private_get_account_config")
+        info = (response.get("data") or [{}])[0]
+        perms = {p.strip() for p in str(info.get("perm", "")).split(",") if p.strip()}
+        return {
+            "read": "read_only" in perms or "trade" in perms or not perms,
+            "trade": "trade" in perms,
+            "withdraw": "withdraw" in perms,
+            "info": {"perm": info.get("perm"), "posMode": info.get("posMode"), "acctLv": info.get("acctLv")},
+        }
+
+
+class OkxStreamConnector(_Okx, StreamConnector):
+    """OKX streams (``tickers``, ``books``, ``trades``, ``candle*`` on /ws/v5/public|business)."""
