@@ -1,0 +1,99 @@
+"""Shared fixtures: an owner, a teammate with a narrower grant, and an outsider (healthchecks style)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from accounts.models import ApiToken, ExchangeAccount
+from accounts.services import account_create, token_issue
+
+
+def _database_is_postgres() -> bool:
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Skip tests that need a real service when it is not configured, saying which variable to set.
+
+    Under CI=true nothing may be skipped for that reason: .ci/run sets both variables.
+    """
+    in_ci = os.environ.get("CI") == "true"
+    for item in items:
+        if "postgres" in item.keywords and not _database_is_postgres():
+            if in_ci:
+                raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL")
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://..."))
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            if in_ci:
+                raise pytest.UsageError("CI=true but REDIS_URL is not set")
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://..."))
+        if "online" in item.keywords and os.environ.get("RUN_ONLINE_TESTS") != "1":
+            item.add_marker(pytest.mark.skip(reason="talks to real exchanges: set RUN_ONLINE_TESTS=1"))
+
+
+SEEDED_SECRETS = {
+    "api_key": "AKIAexampleKEY-owner-0001-XYZW",
+    "api_secret": "sEcReT-owner-value-that-must-never-leak-0001",
+    "passphrase": "pass-phrase-owner-0001",
+}
+
+
+@pytest.fixture
+def owner(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", password="pw-alice-1", is_staff=True)
+
+
+@pytest.fixture
+def teammate(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", password="pw-bob-1")
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("mallory", password="pw-mallory-1")
+
+
+@pytest.fixture
+def superuser(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("root", password="pw-root-1")
+
+
+@pytest.fixture
+def make_account(owner: Any) -> Callable[..., ExchangeAccount]:
+    def make(**overrides: Any) -> ExchangeAccount:
+        fields: dict[str, Any] = {
+            "actor": overrides.get("owner", owner),
+            "owner": owner,
+            "label": "main",
+            "exchange": "okx",
+            "environment": "emulator",
+            **SEEDED_SECRETS,
+        }
+        fields.update(overrides)
+        return account_create(**fields)
+
+    return make
+
+
+@pytest.fixture
+def account(make_account: Callable[..., ExchangeAccount], teammate: Any) -> ExchangeAccount:
+    """The owner's account, shared with the teammate."""
+    return make_account(shared_with=[teammate])
+
+
+@pytest.fixture
+def make_token() -> Callable[..., tuple[ApiToken, str]]:
+    def make(user: Any, scopes: list[str], accounts: list[ExchangeAccount] = (), **kw: Any) -> tuple[ApiToken, str]:
+        return token_issue(user=user, name=f"{user.username} token", scopes=scopes, accounts=accounts, **kw)
+
+    return make
+
+
+@pytest.fixture
+def bearer() -> Callable[[str], dict[str, str]]:
+    return lambda key: {"HTTP_AUTHORIZATION": f"Bearer {key}"}
