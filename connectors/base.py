@@ -41,7 +41,18 @@ from .errors import (
 )
 from .markets import MarketSet, market_store
 from .retry import retrying
-from .types import Balance, BalanceEntry, FundingRate, Order, OrderBook, Position, Ticker, Trade, to_decimal, to_decimals
+from .types import (
+    Balance,
+    BalanceEntry,
+    FundingRate,
+    Order,
+    OrderBook,
+    Position,
+    Ticker,
+    Trade,
+    to_decimal,
+    to_decimals,
+)
 
 __all__ = ["CCXT_CAPABILITIES", "Connector", "ConnectorConfig", "StreamConnector"]
 
@@ -137,7 +148,7 @@ class ConnectorConfig:
         if self.environment is Environment.SANDBOX:
             try:
                 exchange.set_sandbox_mode(True)
-            except ccxt.NotSupported as exc:
+            except ccxt.NotSupported:
                 raise NotSupported(f"{self.exchange_id} has no sandbox (testnet) environment") from None
         elif self.environment is Environment.EMULATOR:
             self._point_at_emulator(exchange, pro=pro)
@@ -154,7 +165,9 @@ class ConnectorConfig:
         original_fetch = exchange.fetch
         if pro:
 
-            async def guarded_fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+            async def guarded_fetch(
+                url: str, method: str = "GET", headers: Any = None, body: Any = None
+            ) -> Any:
                 if not url.startswith(http_prefix):
                     raise ccxt.NotSupported(f"{exchange_id}: request outside the emulator refused")
                 return await original_fetch(url, method, headers, body)
@@ -188,21 +201,30 @@ class ConnectorConfig:
         """Call a sync CCXT method and translate whatever it raises."""
         try:
             return getattr(exchange, method)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - translate() decides, nothing escapes untranslated
+        except Exception as exc:
             error, cause = self._translate(exc, exchange)
         raise error from cause
 
     def _translate(
-        self, exc: BaseException, exchange: Any, *, placing: bool = False,
-        client_order_id: str | None = None, order_operation: bool = False,
+        self,
+        exc: BaseException,
+        exchange: Any,
+        *,
+        placing: bool = False,
+        client_order_id: str | None = None,
+        order_operation: bool = False,
     ) -> tuple[ConnectorError, BaseException | None]:
         retry_after = None
         if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
             headers = getattr(exchange, "last_response_headers", None) or {}
             retry_after = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
         error = translate(
-            exc, secrets=self._secrets, placing=placing, placing_client_order_id=client_order_id,
-            order_operation=order_operation, retry_after=retry_after,
+            exc,
+            secrets=self._secrets,
+            placing=placing,
+            placing_client_order_id=client_order_id,
+            order_operation=order_operation,
+            retry_after=retry_after,
         )
         log = logger.warning if placing else logger.info
         log("%s %s: %s -> %s", self.exchange_id, self.environment.value, type(exc).__name__, error.code)
@@ -264,7 +286,9 @@ def _check_precision(value: Decimal, precision: Any, mode: int, field: str, symb
         return
     if mode == _TICK_SIZE:
         if step > 0 and value % step != 0:
-            raise InvalidInput(f"{field} {value} is not a multiple of {symbol}'s step {step.normalize()}", field=field)
+            raise InvalidInput(
+                f"{field} {value} is not a multiple of {symbol}'s step {step.normalize()}", field=field
+            )
     elif mode == _DECIMAL_PLACES:
         places = int(step)
         if places >= 0 and value != value.quantize(Decimal(1).scaleb(-places)):
@@ -272,7 +296,9 @@ def _check_precision(value: Decimal, precision: Any, mode: int, field: str, symb
     elif mode == _SIGNIFICANT_DIGITS:
         digits = len(value.normalize().as_tuple().digits)
         if digits > int(step):
-            raise InvalidInput(f"{field} {value} has more than {int(step)} significant digits for {symbol}", field=field)
+            raise InvalidInput(
+                f"{field} {value} has more than {int(step)} significant digits for {symbol}", field=field
+            )
 
 
 def _check_limits(value: Decimal, limits: dict[str, Any] | None, field: str, what: str, symbol: str) -> None:
@@ -325,16 +351,24 @@ class Connector(ConnectorConfig):
     # ------------------------------------------------------------------ plumbing
 
     def _call(
-        self, method: str, *args: Any, placing: bool = False, client_order_id: str | None = None,
-        order_operation: bool = False, **kwargs: Any,
+        self,
+        method: str,
+        *args: Any,
+        placing: bool = False,
+        client_order_id: str | None = None,
+        order_operation: bool = False,
+        **kwargs: Any,
     ) -> Any:
         """Call a CCXT method with markets in place; every error comes out translated."""
         self._ensure_markets()
         try:
             return getattr(self.exchange, method)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - translate() decides
+        except Exception as exc:
             error, cause = self._translate(
-                exc, self.exchange, placing=placing, client_order_id=client_order_id,
+                exc,
+                self.exchange,
+                placing=placing,
+                client_order_id=client_order_id,
                 order_operation=order_operation,
             )
         raise error from cause
@@ -403,12 +437,18 @@ class Connector(ConnectorConfig):
 
     @retrying
     def fetch_ohlcv(
-        self, symbol: str, timeframe: str = "1m", since: int | None = None, limit: int | None = None,
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        since: int | None = None,
+        limit: int | None = None,
     ) -> list[list[Any]]:
         """Candles ``[timestamp ms, open, high, low, close, volume]``, oldest first."""
         self.market(symbol)
         if not isinstance(timeframe, str) or not _TIMEFRAME.match(timeframe):
-            raise InvalidInput(f"timeframe {str(timeframe)[:10]!r} is not a timeframe like 1m, 1h, 1d", field="timeframe")
+            raise InvalidInput(
+                f"timeframe {str(timeframe)[:10]!r} is not a timeframe like 1m, 1h, 1d", field="timeframe"
+            )
         if timeframe not in (self.exchange.timeframes or {}):
             raise InvalidInput(f"{self.exchange_id} has no {timeframe} candles", field="timeframe")
         return to_decimals(self._call("fetch_ohlcv", symbol, timeframe, since, limit))  # type: ignore[no-any-return]
@@ -460,11 +500,15 @@ class Connector(ConnectorConfig):
         value = _decimal_arg(leverage, "leverage")
         limits = (self.market(symbol).get("limits") or {}).get("leverage")
         _check_limits(value, limits, "leverage", "leverage", symbol)
-        result = self._call("set_leverage", int(value) if value == value.to_integral() else float(value), symbol)
+        result = self._call(
+            "set_leverage", int(value) if value == value.to_integral() else float(value), symbol
+        )
         return {"symbol": symbol, "leverage": value, "info": result}
 
     @retrying
-    def set_margin_mode(self, margin_mode: str, symbol: str, *, leverage: int | None = None) -> dict[str, Any]:
+    def set_margin_mode(
+        self, margin_mode: str, symbol: str, *, leverage: int | None = None
+    ) -> dict[str, Any]:
         """Set ``"cross"`` or ``"isolated"`` margin for a contract market. Already being in
         that mode is success (``changed`` is False), not an error."""
         if margin_mode not in ("cross", "isolated"):
@@ -483,14 +527,19 @@ class Connector(ConnectorConfig):
             return getattr(self.exchange, method)(*args)
         except ccxt.NoChange:
             raise _AlreadySet() from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             error, cause = self._translate(exc, self.exchange)
         raise error from cause
 
     # ------------------------------------------------------------------ orders
 
     def validate_order(
-        self, symbol: str, type: str, side: str, amount: Any, price: Any = None,
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Any,
+        price: Any = None,
     ) -> tuple[dict[str, Any], Decimal, Decimal | None]:
         """Check an order against the market before anything is sent: known symbol, side,
         type, positive amount (and price for limit orders), the market's limits and
@@ -528,7 +577,9 @@ class Connector(ConnectorConfig):
             )
         return client_order_id
 
-    def order_params(self, market: dict[str, Any], client_order_id: str, *, reduce_only: bool) -> dict[str, Any]:
+    def order_params(
+        self, market: dict[str, Any], client_order_id: str, *, reduce_only: bool
+    ) -> dict[str, Any]:
         """Venue parameters for a new order (CCXT's unified ``clientOrderId`` maps to
         Binance newClientOrderId, OKX clOrdId and Bybit orderLinkId)."""
         params: dict[str, Any] = {"clientOrderId": client_order_id}
@@ -557,12 +608,27 @@ class Connector(ConnectorConfig):
         market, qty, limit_price = self.validate_order(symbol, type, side, amount, price)
         coid = self._client_order_id(client_order_id)
         params = self.order_params(market, coid, reduce_only=reduce_only)
-        logger.info("%s %s: placing %s %s %s %s (client id %s)", self.exchange_id, self.environment.value,
-                    type, side, qty, symbol, coid)
+        logger.info(
+            "%s %s: placing %s %s %s %s (client id %s)",
+            self.exchange_id,
+            self.environment.value,
+            type,
+            side,
+            qty,
+            symbol,
+            coid,
+        )
         raw = self._call(
-            "create_order", symbol, type, side, float(qty),
-            float(limit_price) if limit_price is not None else None, params,
-            placing=True, client_order_id=coid, order_operation=True,
+            "create_order",
+            symbol,
+            type,
+            side,
+            float(qty),
+            float(limit_price) if limit_price is not None else None,
+            params,
+            placing=True,
+            client_order_id=coid,
+            order_operation=True,
         )
         return _order(raw, coid)
 
@@ -584,14 +650,19 @@ class Connector(ConnectorConfig):
         Raises :class:`OrderNotFound` when the venue never received it."""
         self.market(symbol)
         self._client_order_id(client_order_id)
-        raw = self._call("fetch_order", None, symbol, {"clientOrderId": client_order_id}, order_operation=True)
+        raw = self._call(
+            "fetch_order", None, symbol, {"clientOrderId": client_order_id}, order_operation=True
+        )
         if not raw or not raw.get("id"):
             raise OrderNotFound(f"no order with client id {client_order_id} on {self.exchange_id}")
         return _order(raw, client_order_id)
 
     @retrying
     def fetch_open_orders(
-        self, symbol: str | None = None, since: int | None = None, limit: int | None = None,
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
     ) -> list[Order]:
         """Open orders, for one market or (where the venue allows) all."""
         if symbol is not None:
@@ -600,7 +671,10 @@ class Connector(ConnectorConfig):
 
     @retrying
     def fetch_closed_orders(
-        self, symbol: str | None = None, since: int | None = None, limit: int | None = None,
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
     ) -> list[Order]:
         """Filled and cancelled orders, newest last."""
         if symbol is not None:
@@ -609,7 +683,10 @@ class Connector(ConnectorConfig):
 
     @retrying
     def fetch_my_trades(
-        self, symbol: str | None = None, since: int | None = None, limit: int | None = None,
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
     ) -> list[Trade]:
         """The account's own fills."""
         if symbol is not None:
@@ -671,7 +748,7 @@ class StreamConnector(ConnectorConfig):
             raise BadSymbol(f"{str(symbol)[:60]!r} is not a market of {self.exchange_id}")
         try:
             return await getattr(self.exchange, method)(symbol, *args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             error, cause = self._translate(exc, self.exchange)
         raise error from cause
 
@@ -698,6 +775,5 @@ class StreamConnector(ConnectorConfig):
         self.closed = True
         try:
             await self.exchange.close()
-        except Exception:  # noqa: BLE001 - closing must not raise into shutdown paths
+        except Exception:
             logger.info("%s: error while closing streams ignored", self.exchange_id)
-

@@ -22,8 +22,13 @@ class _Binance:
         "fetchCurrencies": False,
         "fetchMargins": False,
     }
-    extra_capabilities = {"api_permissions": True, "position_mode": False, "option_chain": False,
-                          "trading_stop": False, "margin_adjustment": False}
+    extra_capabilities = {
+        "api_permissions": True,
+        "position_mode": False,
+        "option_chain": False,
+        "trading_stop": False,
+        "margin_adjustment": False,
+    }
     # newClientOrderId: up to 36 characters of [.A-Z:/a-z0-9_-].
     client_order_id_pattern = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 

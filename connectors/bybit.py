@@ -6,7 +6,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-
 from .base import Connector, StreamConnector, _decimal_arg, _order
 from .errors import InvalidInput, OrderNotFound
 from .retry import retrying
@@ -24,8 +23,13 @@ class _Bybit:
         # last 500 orders; reconciliation asks soon after placing, well within that window.
         "fetchOrder": {"acknowledged": True},
     }
-    extra_capabilities = {"api_permissions": True, "position_mode": False, "option_chain": False,
-                          "trading_stop": True, "margin_adjustment": True}
+    extra_capabilities = {
+        "api_permissions": True,
+        "position_mode": False,
+        "option_chain": False,
+        "trading_stop": True,
+        "margin_adjustment": True,
+    }
     # orderLinkId: up to 36 characters of letters, digits, "-" and "_".
     client_order_id_pattern = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
@@ -54,7 +58,11 @@ class BybitConnector(_Bybit, Connector):
 
     @retrying
     def set_trading_stop(
-        self, symbol: str, *, take_profit: Decimal | str | None = None, stop_loss: Decimal | str | None = None,
+        self,
+        symbol: str,
+        *,
+        take_profit: Decimal | str | None = None,
+        stop_loss: Decimal | str | None = None,
     ) -> dict[str, Any]:
         """Set (or with 0 clear) take-profit and stop-loss prices on the whole position of a
         contract market: POST /v5/position/trading-stop (one-way mode, full position)."""
@@ -62,7 +70,10 @@ class BybitConnector(_Bybit, Connector):
         if take_profit is None and stop_loss is None:
             raise InvalidInput("give take_profit, stop_loss or both", field="take_profit")
         request: dict[str, Any] = {
-            "category": self._category(market), "symbol": market["id"], "tpslMode": "Full", "positionIdx": 0,
+            "category": self._category(market),
+            "symbol": market["id"],
+            "tpslMode": "Full",
+            "positionIdx": 0,
         }
         for field, value in (("take_profit", take_profit), ("stop_loss", stop_loss)):
             if value is not None:
@@ -83,8 +94,12 @@ class BybitConnector(_Bybit, Connector):
             raise InvalidInput("amount must not be zero", field="amount")
         method = "add_margin" if value > 0 else "reduce_margin"
         result = self._call(method, symbol, float(abs(value)), order_operation=True)
-        return {"symbol": symbol, "amount": value, "type": "add" if value > 0 else "reduce",
-                "info": (result or {}).get("info")}
+        return {
+            "symbol": symbol,
+            "amount": value,
+            "type": "add" if value > 0 else "reduce",
+            "info": (result or {}).get("info"),
+        }
 
     @retrying
     def fetch_permissions(self) -> dict[str, Any]:
@@ -106,5 +121,3 @@ class BybitConnector(_Bybit, Connector):
 
 class BybitStreamConnector(_Bybit, StreamConnector):
     """Bybit streams (``tickers``, ``orderbook``, ``publicTrade``, ``kline`` topics)."""
-
-

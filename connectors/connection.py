@@ -54,12 +54,17 @@ def check_connection(
     /api/v5/account/config, Bybit GET /v5/user/query-api; other venues report read only."""
     env = str(Environment(environment).value) if environment in tuple(Environment) else str(environment)
     try:
-        connector = create_connector(exchange_id, credentials, environment=environment, emulator_url=emulator_url)
+        connector = create_connector(
+            exchange_id, credentials, environment=environment, emulator_url=emulator_url
+        )
         connector.fetch_balance()
     except ConnectorError as exc:
         logger.info("connection check %s %s failed: %s", exchange_id, env, exc.code)
         return ConnectionCheck(
-            exchange_id=exchange_id, environment=env, ok=False, error_code=exc.code,
+            exchange_id=exchange_id,
+            environment=env,
+            ok=False,
+            error_code=exc.code,
             message=_failure_message(exc),
         )
 
@@ -70,8 +75,13 @@ def check_connection(
         try:
             permissions = connector.fetch_permissions()
         except CredentialsRejected as exc:
-            return ConnectionCheck(exchange_id=connector.exchange_id, environment=env, ok=False,
-                                   error_code=exc.code, message=_failure_message(exc))
+            return ConnectionCheck(
+                exchange_id=connector.exchange_id,
+                environment=env,
+                ok=False,
+                error_code=exc.code,
+                message=_failure_message(exc),
+            )
         except ConnectorError as exc:
             notes.append(f"The exchange did not say what this key may do ({exc.code}).")
         else:
@@ -84,10 +94,15 @@ def check_connection(
         for name, value in (("read", True), ("trade", can_trade), ("withdraw", can_withdraw))
     )
     return ConnectionCheck(
-        exchange_id=connector.exchange_id, environment=env, ok=True,
+        exchange_id=connector.exchange_id,
+        environment=env,
+        ok=True,
         message=f"Connected to {connector.exchange_id} ({env}). {summary}.",
-        can_read=True, can_trade=can_trade, can_withdraw=can_withdraw,
-        warnings=tuple(notes), details=details,
+        can_read=True,
+        can_trade=can_trade,
+        can_withdraw=can_withdraw,
+        warnings=tuple(notes),
+        details=details,
     )
 
 

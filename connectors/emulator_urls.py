@@ -21,7 +21,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["emulator_host_url", "to_emulator_url", "repoint_url_tree"]
+__all__ = ["emulator_host_url", "repoint_url_tree", "to_emulator_url"]
 
 _VENUE_URL = re.compile(r"^(?P<scheme>https?|wss?)://(?P<host>[^/:?#]+)(?::\d+)?(?P<rest>.*)$")
 

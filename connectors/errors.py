@@ -253,18 +253,18 @@ def translate(
         return exc
     name = type(exc).__name__
     message = scrub(f"{name}: {exc}", secrets)
-    if placing and not isinstance(exc, _REJECTED_BEFORE_PROCESSING):
-        if isinstance(exc, _UNKNOWN_OUTCOME_ON_PLACE) or not isinstance(exc, ccxt.BaseError):
-            return OutcomeUnknown(
-                f"The order may or may not have been placed ({message}); "
-                f"reconcile by client order id {placing_client_order_id}",
-                client_order_id=placing_client_order_id,
-            )
+    answer_lost = isinstance(exc, _UNKNOWN_OUTCOME_ON_PLACE) or not isinstance(exc, ccxt.BaseError)
+    if placing and answer_lost and not isinstance(exc, _REJECTED_BEFORE_PROCESSING):
+        return OutcomeUnknown(
+            f"The order may or may not have been placed ({message}); "
+            f"reconcile by client order id {placing_client_order_id}",
+            client_order_id=placing_client_order_id,
+        )
     if not isinstance(exc, ccxt.BaseError):
         return ConnectorError(f"Unexpected error from the exchange library ({message})")
-    if order_operation and isinstance(exc, ccxt.BadRequest | ccxt.OperationRejected | ccxt.ArgumentsRequired):
-        if not isinstance(exc, ccxt.BadSymbol):
-            return InvalidOrder(message)
+    rejected_parameters = isinstance(exc, ccxt.BadRequest | ccxt.OperationRejected | ccxt.ArgumentsRequired)
+    if order_operation and rejected_parameters and not isinstance(exc, ccxt.BadSymbol):
+        return InvalidOrder(message)
     for ccxt_class, ours in _READ_MAP:
         if isinstance(exc, ccxt_class):
             if ours is RateLimited:

@@ -59,19 +59,24 @@ _loop_caches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OrderedDict[C
 
 
 def _resolve(
-    exchange_id: str, credentials: Credentials | None, environment: Environment | str, emulator_url: str | None,
+    exchange_id: str,
+    credentials: Credentials | None,
+    environment: Environment | str,
+    emulator_url: str | None,
 ) -> tuple[str, Environment, str | None, CacheKey]:
     resolved = normalise_exchange_id(exchange_id) if isinstance(exchange_id, str) else None
     if resolved is None:
         shown = str(exchange_id)[:40]
         raise NotSupported(
-            f"exchange {shown!r} is not supported; supported: {', '.join(SUPPORTED_EXCHANGES)}", field="exchange"
+            f"exchange {shown!r} is not supported; supported: {', '.join(SUPPORTED_EXCHANGES)}",
+            field="exchange",
         )
     try:
         env = Environment(environment)
     except ValueError:
         raise NotSupported(
-            f"environment {str(environment)[:20]!r} is not one of live, sandbox, emulator", field="environment"
+            f"environment {str(environment)[:20]!r} is not one of live, sandbox, emulator",
+            field="environment",
         ) from None
     if credentials is not None and not isinstance(credentials, Credentials):
         raise TypeError("credentials must be a connectors.Credentials")

@@ -66,7 +66,9 @@ class MarketStore:
                 current = self._store(key, load())
             return current
 
-    def refresh(self, key: MarketKey, load: Callable[[], Any], *, seen_version: int | None = None) -> MarketSet:
+    def refresh(
+        self, key: MarketKey, load: Callable[[], Any], *, seen_version: int | None = None
+    ) -> MarketSet:
         """Load again and replace. If another thread refreshed since ``seen_version`` was
         read, its result is used instead of loading twice."""
         with self._key_lock(key):

@@ -16,8 +16,13 @@ __all__ = ["OkxConnector", "OkxStreamConnector"]
 class _Okx:
     market_types = ("spot", "swap", "future", "option")
     ccxt_options: dict[str, Any] = {"defaultType": "spot"}
-    extra_capabilities = {"api_permissions": True, "position_mode": True, "option_chain": True,
-                          "trading_stop": False, "margin_adjustment": False}
+    extra_capabilities = {
+        "api_permissions": True,
+        "position_mode": True,
+        "option_chain": True,
+        "trading_stop": False,
+        "margin_adjustment": False,
+    }
 
     def __init__(self, exchange_id: str, credentials: Credentials | None = None, **kwargs: Any) -> None:
         if credentials is not None and not credentials.passphrase:

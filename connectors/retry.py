@@ -66,8 +66,13 @@ def retrying(method: Callable[P, R]) -> Callable[P, R]:
                 attempt += 1
                 logger.info(
                     "%s %s: %s (%s); retry %d/%d in %.2fs",
-                    policy.exchange_id, method.__name__, type(exc).__name__, exc.code,
-                    attempt, policy.retries, delay,
+                    policy.exchange_id,
+                    method.__name__,
+                    type(exc).__name__,
+                    exc.code,
+                    attempt,
+                    policy.retries,
+                    delay,
                 )
                 sleep(delay)
 
