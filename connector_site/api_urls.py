@@ -4,4 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("markets.urls")),
+    path("", include("trading.urls")),
+    path("", include("streams.urls")),
 ]
