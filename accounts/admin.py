@@ -112,9 +112,11 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection to the venue")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         for account in queryset:
-            report = services.account_test_connection(account=account, actor=request.user, ip=client_ip(request))
-            level = messages.SUCCESS if report.ok else messages.ERROR
-            self.message_user(request, f"{account.label}: {report.summary}", level)
+            result = services.account_test_connection(account=account, actor=request.user, ip=client_ip(request))
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{account.label}: {result.message}", level)
+            for warning in result.warnings:
+                self.message_user(request, f"{account.label}: {warning}", messages.WARNING)
 
 
 class ApiTokenForm(forms.ModelForm):

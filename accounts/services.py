@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, TextField, Value
 from django.db.models.functions import Cast
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from accounts import crypto
 from accounts.models import ApiToken, AuditEvent, ExchangeAccount
+from connectors import ConnectionCheck, Connector, Credentials, check_connection, create_connector
 
 logger = logging.getLogger(__name__)
 
@@ -214,3 +216,38 @@ def token_touch(*, token: ApiToken) -> None:
     ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff), pk=token.pk).update(
         last_used_at=now
     )
+
+
+def account_credentials(*, account: ExchangeAccount) -> Credentials:
+    """Decrypted credentials for the connectors; they never leave this process."""
+    return Credentials(api_key=account.api_key, secret=account.api_secret, passphrase=account.passphrase or None)
+
+
+def account_connector(*, account: ExchangeAccount) -> Connector:
+    """The synchronous connector for this account's venue, environment and current keys.
+
+    Connectors are cached per credentials fingerprint, so edited keys get a new instance.
+    The emulator's address comes from settings, never from the account.
+    """
+    return create_connector(
+        account.exchange,
+        account_credentials(account=account),
+        environment=account.environment,
+        emulator_url=settings.EMULATOR_URL,
+    )
+
+
+def account_test_connection(*, account: ExchangeAccount, actor: Any, ip: str | None = None) -> ConnectionCheck:
+    """Check the stored keys against the venue; audited with the outcome, never the keys."""
+    result = check_connection(
+        account.exchange,
+        account_credentials(account=account),
+        environment=account.environment,
+        emulator_url=settings.EMULATOR_URL,
+    )
+    audit_record(
+        action=AuditEvent.Action.TESTED, actor=actor, account=account, ip=ip,
+        details={"ok": result.ok, "error_code": result.error_code, "can_read": result.can_read,
+                 "can_trade": result.can_trade, "can_withdraw": result.can_withdraw},
+    )
+    return result
