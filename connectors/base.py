@@ -146,10 +146,10 @@ class ConnectorConfig:
             config.update(self._credentials.ccxt_config())
         exchange = klass(config)
         if self.environment is Environment.SANDBOX:
-            try:
-                exchange.set_sandbox_mode(True)
-            except ccxt.NotSupported:
-                raise NotSupported(f"{self.exchange_id} has no sandbox (testnet) environment") from None
+            # Some venues carry urls['test'] = None, which CCXT's set_sandbox_mode trips over.
+            if not exchange.urls.get("test"):
+                raise NotSupported(f"{self.exchange_id} has no sandbox (testnet) environment")
+            exchange.set_sandbox_mode(True)
         elif self.environment is Environment.EMULATOR:
             self._point_at_emulator(exchange, pro=pro)
         return exchange
