@@ -12,8 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.0.1
 
-$(VENV)/.runtime: requirements.txt requirements.lock | $(BIN)/python
+$(VENV)/.runtime: requirements.txt requirements.lock requirements-assets.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt -c requirements.lock
+	$(BIN)/pip install --quiet --no-deps -r requirements-assets.txt
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt requirements-dev.lock $(VENV)/.runtime
