@@ -97,3 +97,24 @@ def make_token() -> Callable[..., tuple[ApiToken, str]]:
 @pytest.fixture
 def bearer() -> Callable[[str], dict[str, str]]:
     return lambda key: {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Any:
+    """One exchange emulator for the whole run, on an ephemeral loopback port.
+
+    Its state (balances, orders) is shared by every test that uses it: tests create their
+    own orders and assert on those, never on global totals.
+    """
+    from emulator.testing import running_emulator
+
+    with running_emulator(seed=20261124) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_settings(settings: Any, emulator: Any) -> Any:
+    """Point EMULATOR_URL (and so every account in the emulator environment) at the test emulator."""
+    settings.EMULATOR_URL = emulator.url
+    settings.MARKET_DATA_ENVIRONMENT = "emulator"
+    return emulator
