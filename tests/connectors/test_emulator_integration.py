@@ -1,0 +1,394 @@
+"""Real CCXT against the emulator, for binance, okx and bybit: every operation, each venue
+extra, and each error translation the emulator's faults can produce."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import connectors
+from connectors import (
+    Credentials,
+    CredentialsRejected,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    check_connection,
+    create_connector,
+    create_stream_connector,
+)
+
+from .emulator_support import (
+    SYMBOLS,
+    VENUES,
+    Fault,
+    demo_credentials,
+    emulator_fixture,
+    inject_fault,
+    require_venue,
+    requests_to,
+)
+
+ORDER_PATHS = {"binance": "/order", "okx": "/trade/order", "bybit": "/v5/order/create"}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    yield from emulator_fixture()
+
+
+@pytest.fixture(params=VENUES)
+def venue(request: pytest.FixtureRequest, emulator: Any) -> str:
+    require_venue(emulator, request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def remove_faults(emulator: Any) -> Iterator[None]:
+    before = list(emulator.middlewares)
+    yield
+    emulator.middlewares[:] = before
+
+
+def connect(emulator: Any, venue: str, credentials: Credentials | None = None) -> connectors.Connector:
+    return create_connector(venue, credentials, environment="emulator", emulator_url=emulator.url)
+
+
+def keyed(emulator: Any, venue: str) -> connectors.Connector:
+    return connect(emulator, venue, demo_credentials(venue))
+
+
+def far_below(connector: connectors.Connector, symbol: str) -> tuple[Decimal, Decimal]:
+    """A resting buy: the minimum sensible amount at half the market price, on the tick."""
+    market = connector.market(symbol)
+    last = connector.fetch_ticker(symbol)["last"]
+    tick = Decimal(str(market["precision"]["price"]))
+    price = (last / 2 // tick) * tick
+    step = Decimal(str(market["precision"]["amount"]))
+    minimum = Decimal(str((market["limits"]["amount"] or {}).get("min") or step))
+    cost_min = Decimal(str((market["limits"].get("cost") or {}).get("min") or 0))
+    amount = max(minimum, step)
+    while amount * price < cost_min * 2:
+        amount += step * max(1, int(amount / step))
+    return amount, price
+
+
+# ------------------------------------------------------------------ market data
+
+
+def test_markets_are_loaded_once_and_shared_by_instances(emulator: Any, venue: str) -> None:
+    public = connect(emulator, venue)
+    public.load_markets()
+    after_first = requests_to(emulator, venue)
+
+    keyed_markets = keyed(emulator, venue).load_markets()
+
+    assert requests_to(emulator, venue) == after_first
+    assert SYMBOLS[venue]["spot"] in keyed_markets and SYMBOLS[venue]["swap"] in keyed_markets
+
+
+def test_refresh_markets_loads_them_again(emulator: Any, venue: str) -> None:
+    connector = connect(emulator, venue)
+    connector.load_markets()
+    before = requests_to(emulator, venue)
+    connector.refresh_markets()
+    assert requests_to(emulator, venue) > before
+
+
+def test_it_fetches_tickers_books_trades_and_candles_as_decimals(emulator: Any, venue: str) -> None:
+    connector = connect(emulator, venue)
+    spot, spot2 = SYMBOLS[venue]["spot"], SYMBOLS[venue]["spot2"]
+
+    ticker = connector.fetch_ticker(spot)
+    tickers = connector.fetch_tickers([spot, spot2])
+    book = connector.fetch_order_book(spot, 5)
+    trades = connector.fetch_trades(spot, limit=5)
+    candles = connector.fetch_ohlcv(spot, "1m", limit=5)
+
+    assert isinstance(ticker["last"], Decimal) and ticker["last"] > 0
+    assert set(tickers) >= {spot, spot2}
+    assert book["bids"][0][0] < book["asks"][0][0] and isinstance(book["bids"][0][1], Decimal)
+    assert trades and isinstance(trades[0]["price"], Decimal)
+    assert candles and isinstance(candles[0][0], int) and isinstance(candles[0][4], Decimal)
+
+
+def test_it_fetches_funding_rates_of_perpetuals(emulator: Any, venue: str) -> None:
+    connector = connect(emulator, venue)
+    swap = SYMBOLS[venue]["swap"]
+
+    rate = connector.fetch_funding_rate(swap)
+    rates = connector.fetch_funding_rates([swap])
+
+    assert isinstance(rate["fundingRate"], Decimal)
+    assert swap in rates
+
+
+# ------------------------------------------------------------------ account and orders
+
+
+def test_it_fetches_the_balance(emulator: Any, venue: str) -> None:
+    balance = keyed(emulator, venue).fetch_balance()
+    assert balance["balances"]["USDT"]["total"] > 0
+    assert isinstance(balance["balances"]["USDT"]["free"], Decimal)
+
+
+def test_an_order_can_be_placed_found_by_id_and_client_id_listed_and_cancelled(emulator: Any, venue: str) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    amount, price = far_below(connector, spot)
+
+    placed = connector.create_order(spot, "limit", "buy", amount, price)
+    by_id = connector.fetch_order(placed["id"], spot)
+    by_client_id = connector.fetch_order_by_client_id(spot, placed["clientOrderId"])
+    open_ids = [o["id"] for o in connector.fetch_open_orders(spot)]
+    cancelled = connector.cancel_order(placed["id"], spot)
+
+    assert by_id["id"] == by_client_id["id"] == placed["id"]
+    assert by_client_id["clientOrderId"] == placed["clientOrderId"]
+    assert by_id["amount"] == amount and by_id["price"] == price
+    assert placed["id"] in open_ids
+    assert connector.fetch_order(placed["id"], spot)["status"] == "canceled" or cancelled["id"] == placed["id"]
+    assert placed["id"] not in [o["id"] for o in connector.fetch_open_orders(spot)]
+
+
+def test_a_filled_order_shows_in_closed_orders_and_my_trades(emulator: Any, venue: str) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    amount, _ = far_below(connector, spot)
+
+    placed = connector.create_order(spot, "market", "buy", amount)
+
+    assert placed["id"] in [o["id"] for o in connector.fetch_closed_orders(spot)]
+    assert placed["id"] in [t["order"] for t in connector.fetch_my_trades(spot)]
+
+
+def test_leverage_margin_mode_and_positions_on_a_perpetual(emulator: Any, venue: str) -> None:
+    connector = keyed(emulator, venue)
+    swap = SYMBOLS[venue]["swap"]
+
+    assert connector.set_margin_mode("cross", swap)["marginMode"] == "cross"
+    assert connector.set_leverage(5, swap)["leverage"] == 5
+    amount, _ = far_below(connector, swap)
+    connector.create_order(swap, "market", "buy", amount)
+    positions = connector.fetch_positions([swap])
+
+    assert positions and positions[0]["symbol"] == swap and positions[0]["contracts"] > 0
+
+
+# ------------------------------------------------------------------ venue extras
+
+
+def test_binance_reports_key_permissions(emulator: Any) -> None:
+    require_venue(emulator, "binance")
+    permissions = keyed(emulator, "binance").fetch_permissions()
+    assert permissions["read"] is True and permissions["trade"] in (True, False)
+    assert permissions["withdraw"] in (True, False)
+
+
+def test_okx_switches_position_mode_and_lists_an_option_chain(emulator: Any) -> None:
+    require_venue(emulator, "okx")
+    connector = keyed(emulator, "okx")
+    assert connector.set_position_mode(hedged=False)["hedged"] is False  # type: ignore[attr-defined]
+    chain = connector.fetch_option_chain("BTC")  # type: ignore[attr-defined]
+    assert chain and all(symbol.startswith("BTC/") for symbol in chain)
+
+
+def test_bybit_sets_take_profit_and_stop_loss_and_adjusts_margin(emulator: Any) -> None:
+    require_venue(emulator, "bybit")
+    connector = keyed(emulator, "bybit")
+    swap = SYMBOLS["bybit"]["swap"]
+    amount, _ = far_below(connector, swap)
+    connector.create_order(swap, "market", "buy", amount)
+    last = connector.fetch_ticker(swap)["last"]
+
+    connector.set_trading_stop(swap, take_profit=(last * 2).quantize(Decimal(1)),  # type: ignore[attr-defined]
+                               stop_loss=(last / 2).quantize(Decimal(1)))
+    position = connector.fetch_positions([swap])[0]
+    adjusted = connector.adjust_margin(swap, Decimal(10))  # type: ignore[attr-defined]
+
+    assert position["takeProfitPrice"] == (last * 2).quantize(Decimal(1))
+    assert adjusted["type"] == "add"
+
+
+# ------------------------------------------------------------------ streams
+
+
+async def test_streams_deliver_tickers_books_trades_and_candles(emulator: Any, venue: str) -> None:
+    connector = create_stream_connector(venue, environment="emulator", emulator_url=emulator.url)
+    spot = SYMBOLS[venue]["spot"]
+    try:
+        ticker = await connector.watch_ticker(spot)
+        book = await connector.watch_order_book(spot)
+        trades = await connector.watch_trades(spot)
+        candles = await connector.watch_ohlcv(spot, "1m")
+    finally:
+        await connector.close()
+    assert ticker["symbol"] == spot and isinstance(ticker["last"], Decimal)
+    assert book["bids"] and book["asks"]
+    assert trades and isinstance(trades[0]["amount"], Decimal)
+    assert candles and isinstance(candles[-1][0], int)
+
+
+# ------------------------------------------------------------------ errors through faults
+
+
+def test_a_wrong_secret_is_credentials_rejected(emulator: Any, venue: str) -> None:
+    key, _, passphrase = demo_credentials(venue).api_key, None, demo_credentials(venue).passphrase
+    connector = connect(emulator, venue, Credentials(key, "not-the-secret", passphrase))
+    with pytest.raises(CredentialsRejected):
+        connector.fetch_balance()
+
+
+def test_a_429_with_retry_after_is_rate_limited(emulator: Any, venue: str, remove_faults: None,
+                                                no_sleep: list[float]) -> None:
+    connector = connect(emulator, venue)
+    connector.load_markets()
+    connector.max_retry_after = 1
+    inject_fault(emulator, Fault(lambda r: "ticker" in r.path, status=429, headers={"Retry-After": "30"}))
+
+    with pytest.raises(RateLimited) as caught:
+        connector.fetch_ticker(SYMBOLS[venue]["spot"])
+
+    assert caught.value.retry_after == 30.0 and no_sleep == []
+
+
+def test_a_503_is_retried_then_succeeds(emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]) -> None:
+    connector = connect(emulator, venue)
+    connector.load_markets()
+    fault = inject_fault(emulator, Fault(lambda r: "ticker" in r.path, status=503, times=2))
+
+    assert connector.fetch_ticker(SYMBOLS[venue]["spot"])["last"] > 0
+    assert fault.hits == 2 and no_sleep == [0.5, 1.0]
+
+
+def test_a_503_that_persists_is_exchange_unavailable(emulator: Any, venue: str, remove_faults: None,
+                                                      no_sleep: list[float]) -> None:
+    connector = connect(emulator, venue)
+    connector.load_markets()
+    fault = inject_fault(emulator, Fault(lambda r: "ticker" in r.path, status=503, times=100))
+
+    with pytest.raises(ExchangeUnavailable):
+        connector.fetch_ticker(SYMBOLS[venue]["spot"])
+    assert fault.hits == connector.retries + 1
+
+
+def test_a_5xx_after_the_venue_accepted_an_order_is_outcome_unknown_and_reconciles(
+    emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]
+) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    amount, price = far_below(connector, spot)
+    fault = inject_fault(emulator, Fault(lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
+                                         status=502, after_handler=True))
+
+    with pytest.raises(OutcomeUnknown) as caught:
+        connector.create_order(spot, "limit", "buy", amount, price)
+
+    assert fault.hits == 1  # sent exactly once
+    found = connector.fetch_order_by_client_id(spot, caught.value.client_order_id or "")
+    assert found["clientOrderId"] == caught.value.client_order_id
+    connector.cancel_order(found["id"], spot)
+
+
+def test_a_timeout_on_create_is_outcome_unknown(emulator: Any, venue: str, remove_faults: None) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    amount, price = far_below(connector, spot)
+    connector.exchange.timeout = 300
+    inject_fault(emulator, Fault(lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
+                                 delay=1.0, after_handler=True))
+    try:
+        with pytest.raises(OutcomeUnknown) as caught:
+            connector.create_order(spot, "limit", "buy", amount, price, client_order_id="timeoutcase1")
+    finally:
+        connector.exchange.timeout = 10_000
+    assert caught.value.client_order_id == "timeoutcase1"
+
+
+def test_an_order_beyond_the_balance_is_insufficient_funds(emulator: Any, venue: str) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    last = connector.fetch_ticker(spot)["last"]
+    max_amount = Decimal(str(connector.market(spot)["limits"]["amount"]["max"] or 1000))
+    step = Decimal(str(connector.market(spot)["precision"]["amount"]))
+    amount = (min(max_amount, Decimal(5_000_000) / last * 10) // step) * step  # ~10x the USDT balance
+    tick = Decimal(str(connector.market(spot)["precision"]["price"]))
+    with pytest.raises(InsufficientFunds):
+        connector.create_order(spot, "limit", "buy", amount, (last // tick) * tick)
+
+
+def test_an_unknown_order_id_is_order_not_found(emulator: Any, venue: str) -> None:
+    with pytest.raises(OrderNotFound):
+        keyed(emulator, venue).fetch_order("123456789", SYMBOLS[venue]["spot"])
+
+
+def test_a_duplicate_client_order_id_is_an_invalid_order(emulator: Any, venue: str) -> None:
+    connector = keyed(emulator, venue)
+    spot = SYMBOLS[venue]["spot"]
+    amount, price = far_below(connector, spot)
+    first = connector.create_order(spot, "limit", "buy", amount, price, client_order_id="dupcase1")
+    try:
+        with pytest.raises(InvalidOrder):
+            connector.create_order(spot, "limit", "buy", amount, price, client_order_id="dupcase1")
+    finally:
+        connector.cancel_order(first["id"], spot)
+
+
+# ------------------------------------------------------------------ test connection
+
+
+def test_check_connection_reports_what_a_good_key_may_do(emulator: Any, venue: str) -> None:
+    result = check_connection(venue, demo_credentials(venue), environment="emulator", emulator_url=emulator.url)
+    assert result.ok is True and result.error_code is None
+    assert result.can_read is True and result.can_trade in (True, False)
+    assert "Connected to" in result.message
+
+
+def test_check_connection_reports_a_bad_key_clearly(emulator: Any, venue: str) -> None:
+    bad = Credentials("not-a-key-0000", "not-a-secret", "not-a-passphrase")
+    result = check_connection(venue, bad, environment="emulator", emulator_url=emulator.url)
+    assert result.ok is False and result.error_code == "exchange_credentials_rejected"
+    assert "rejected the API key" in result.message
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def test_no_secret_reaches_logs_reprs_or_errors_even_when_ccxt_echoes_the_request(
+    emulator: Any, venue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "leak-me-not-" + venue + "-0123456789"
+    credentials = Credentials(demo_credentials(venue).api_key, secret, "leak-passphrase-1234")
+    caplog.set_level(logging.DEBUG)  # ccxt logs request headers at DEBUG; they must not pass
+    connector = connect(emulator, venue, credentials)
+    with pytest.raises(CredentialsRejected) as caught:
+        connector.fetch_balance()
+
+    import traceback
+
+    texts = [repr(connector), str(caught.value), "".join(traceback.format_exception(caught.value)),
+             *(r.getMessage() for r in caplog.records)]
+    for text in texts:
+        assert secret not in text and "leak-passphrase-1234" not in text
+
+
+# ------------------------------------------------------------------ a venue without a module
+
+
+def test_a_plain_ccxt_exchange_reaches_the_emulator_and_its_404_comes_back_as_our_error(emulator: Any) -> None:
+    connector = create_connector("kraken", environment="emulator", emulator_url=emulator.url)
+    before = emulator.stats.as_dict()
+
+    with pytest.raises(connectors.ConnectorError) as caught:
+        connector.fetch_ticker("BTC/USD")
+
+    assert emulator.stats.as_dict() != before  # the request really reached the emulator
+    assert caught.value.code in {"exchange_unavailable", "exchange_error", "not_supported"}
+    assert connector.capabilities()["fetch_ticker"] is True
