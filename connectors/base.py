@@ -36,6 +36,7 @@ from .errors import (
     NotSupported,
     OrderNotFound,
     parse_retry_after,
+    scrub,
     scrubbed_copy,
     translate,
 )
@@ -145,6 +146,9 @@ class ConnectorConfig:
         if with_credentials and self._credentials is not None:
             config.update(self._credentials.ccxt_config())
         exchange = klass(config)
+        # CCXT logs every request with its headers and body at DEBUG (API keys, signatures,
+        # OKX passphrases): route its logger through one that scrubs them.
+        exchange.logger = _ScrubbingLogger(self._secrets)
         if self.environment is Environment.SANDBOX:
             # Some venues carry urls['test'] = None, which CCXT's set_sandbox_mode trips over.
             if not exchange.urls.get("test"):
@@ -256,6 +260,40 @@ class ConnectorConfig:
     def new_client_order_id(self) -> str:
         """A fresh client order id valid on every venue we support (32 alphanumerics)."""
         return "ec" + _secrets.token_hex(15)
+
+
+class _ScrubbingLogger:
+    """Stands in for CCXT's module logger on our instances: renders the record, masks the
+    instance's secrets and secret-shaped fragments, and logs it under ``connectors.ccxt``."""
+
+    _logger = logging.getLogger("connectors.ccxt")
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._secrets = secrets
+
+    def log(self, level: int, msg: Any, *args: Any, **_: Any) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = " ".join(str(part) for part in (msg, *args))
+        self._logger.log(level, "%s", scrub(text, self._secrets))
+
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args)
 
 
 @functools.lru_cache(maxsize=64)

@@ -263,7 +263,11 @@ def translate(
     if not isinstance(exc, ccxt.BaseError):
         return ConnectorError(f"Unexpected error from the exchange library ({message})")
     rejected_parameters = isinstance(exc, ccxt.BadRequest | ccxt.OperationRejected | ccxt.ArgumentsRequired)
-    if order_operation and rejected_parameters and not isinstance(exc, ccxt.BadSymbol | ccxt.RestrictedLocation):
+    if (
+        order_operation
+        and rejected_parameters
+        and not isinstance(exc, ccxt.BadSymbol | ccxt.RestrictedLocation)
+    ):
         return InvalidOrder(message)
     for ccxt_class, ours in _READ_MAP:
         if isinstance(exc, ccxt_class):

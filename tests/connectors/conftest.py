@@ -53,7 +53,9 @@ def offline_connector() -> Callable[..., Connector]:
     """A live-environment connector with recorded markets and no network at all: every
     CCXT method a test needs must be injected with :func:`inject`."""
 
-    def make(credentials: Credentials | None = TEST_CREDENTIALS, venue: str = RECORDED_MARKETS_VENUE) -> Connector:
+    def make(
+        credentials: Credentials | None = TEST_CREDENTIALS, venue: str = RECORDED_MARKETS_VENUE
+    ) -> Connector:
         market_store.get((venue, Environment.LIVE.value, ""), lambda: _recorded_markets_source(venue))
         connector = create_connector(venue, credentials)
         connector.exchange.fetch = _no_network

@@ -17,8 +17,9 @@ import pytest
 from connectors import Credentials
 
 try:  # the emulator is built alongside; until it lands these tests skip, saying so
-    from emulator.accounts import DEMO_CREDENTIALS
     from emulator.testing import running_emulator
+
+    from emulator.accounts import DEMO_CREDENTIALS
 
     EMULATOR_MISSING = None
 except ImportError as exc:  # pragma: no cover - depends on the tree's progress
@@ -39,7 +40,7 @@ def demo_credentials(venue: str) -> Credentials:
 
 
 def served_venues(url: str) -> list[str]:
-    with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as response:
         return list(json.load(response).get("venues", []))
 
 
@@ -53,7 +54,9 @@ def emulator_fixture() -> Iterator[Any]:
 
 def require_venue(server: Any, venue: str) -> None:
     if venue not in server.served:
-        pytest.skip(f"the emulator does not serve {venue} yet (it serves: {', '.join(server.served) or 'none'})")
+        pytest.skip(
+            f"the emulator does not serve {venue} yet (it serves: {', '.join(server.served) or 'none'})"
+        )
 
 
 def requests_to(server: Any, venue: str, fragment: str = "") -> int:

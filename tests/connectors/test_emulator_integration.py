@@ -32,8 +32,8 @@ from .emulator_support import (
     demo_credentials,
     emulator_fixture,
     inject_fault,
-    require_venue,
     requests_to,
+    require_venue,
 )
 
 ORDER_PATHS = {"binance": "/order", "okx": "/trade/order", "bybit": "/v5/order/create"}
@@ -139,7 +139,9 @@ def test_it_fetches_the_balance(emulator: Any, venue: str) -> None:
     assert isinstance(balance["balances"]["USDT"]["free"], Decimal)
 
 
-def test_an_order_can_be_placed_found_by_id_and_client_id_listed_and_cancelled(emulator: Any, venue: str) -> None:
+def test_an_order_can_be_placed_found_by_id_and_client_id_listed_and_cancelled(
+    emulator: Any, venue: str
+) -> None:
     connector = keyed(emulator, venue)
     spot = SYMBOLS[venue]["spot"]
     amount, price = far_below(connector, spot)
@@ -154,7 +156,9 @@ def test_an_order_can_be_placed_found_by_id_and_client_id_listed_and_cancelled(e
     assert by_client_id["clientOrderId"] == placed["clientOrderId"]
     assert by_id["amount"] == amount and by_id["price"] == price
     assert placed["id"] in open_ids
-    assert connector.fetch_order(placed["id"], spot)["status"] == "canceled" or cancelled["id"] == placed["id"]
+    assert (
+        connector.fetch_order(placed["id"], spot)["status"] == "canceled" or cancelled["id"] == placed["id"]
+    )
     assert placed["id"] not in [o["id"] for o in connector.fetch_open_orders(spot)]
 
 
@@ -208,8 +212,11 @@ def test_bybit_sets_take_profit_and_stop_loss_and_adjusts_margin(emulator: Any) 
     connector.create_order(swap, "market", "buy", amount)
     last = connector.fetch_ticker(swap)["last"]
 
-    connector.set_trading_stop(swap, take_profit=(last * 2).quantize(Decimal(1)),  # type: ignore[attr-defined]
-                               stop_loss=(last / 2).quantize(Decimal(1)))
+    connector.set_trading_stop(
+        swap,
+        take_profit=(last * 2).quantize(Decimal(1)),  # type: ignore[attr-defined]
+        stop_loss=(last / 2).quantize(Decimal(1)),
+    )
     position = connector.fetch_positions([swap])[0]
     adjusted = connector.adjust_margin(swap, Decimal(10))  # type: ignore[attr-defined]
 
@@ -246,8 +253,9 @@ def test_a_wrong_secret_is_credentials_rejected(emulator: Any, venue: str) -> No
         connector.fetch_balance()
 
 
-def test_a_429_with_retry_after_is_rate_limited(emulator: Any, venue: str, remove_faults: None,
-                                                no_sleep: list[float]) -> None:
+def test_a_429_with_retry_after_is_rate_limited(
+    emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]
+) -> None:
     connector = connect(emulator, venue)
     connector.load_markets()
     connector.max_retry_after = 1
@@ -259,7 +267,9 @@ def test_a_429_with_retry_after_is_rate_limited(emulator: Any, venue: str, remov
     assert caught.value.retry_after == 30.0 and no_sleep == []
 
 
-def test_a_503_is_retried_then_succeeds(emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]) -> None:
+def test_a_503_is_retried_then_succeeds(
+    emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]
+) -> None:
     connector = connect(emulator, venue)
     connector.load_markets()
     fault = inject_fault(emulator, Fault(lambda r: "ticker" in r.path, status=503, times=2))
@@ -268,8 +278,9 @@ def test_a_503_is_retried_then_succeeds(emulator: Any, venue: str, remove_faults
     assert fault.hits == 2 and no_sleep == [0.5, 1.0]
 
 
-def test_a_503_that_persists_is_exchange_unavailable(emulator: Any, venue: str, remove_faults: None,
-                                                      no_sleep: list[float]) -> None:
+def test_a_503_that_persists_is_exchange_unavailable(
+    emulator: Any, venue: str, remove_faults: None, no_sleep: list[float]
+) -> None:
     connector = connect(emulator, venue)
     connector.load_markets()
     fault = inject_fault(emulator, Fault(lambda r: "ticker" in r.path, status=503, times=100))
@@ -285,8 +296,14 @@ def test_a_5xx_after_the_venue_accepted_an_order_is_outcome_unknown_and_reconcil
     connector = keyed(emulator, venue)
     spot = SYMBOLS[venue]["spot"]
     amount, price = far_below(connector, spot)
-    fault = inject_fault(emulator, Fault(lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
-                                         status=502, after_handler=True))
+    fault = inject_fault(
+        emulator,
+        Fault(
+            lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
+            status=502,
+            after_handler=True,
+        ),
+    )
 
     with pytest.raises(OutcomeUnknown) as caught:
         connector.create_order(spot, "limit", "buy", amount, price)
@@ -302,8 +319,14 @@ def test_a_timeout_on_create_is_outcome_unknown(emulator: Any, venue: str, remov
     spot = SYMBOLS[venue]["spot"]
     amount, price = far_below(connector, spot)
     connector.exchange.timeout = 300
-    inject_fault(emulator, Fault(lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
-                                 delay=1.0, after_handler=True))
+    inject_fault(
+        emulator,
+        Fault(
+            lambda r: r.method == "POST" and r.path.endswith(ORDER_PATHS[venue]),
+            delay=1.0,
+            after_handler=True,
+        ),
+    )
     try:
         with pytest.raises(OutcomeUnknown) as caught:
             connector.create_order(spot, "limit", "buy", amount, price, client_order_id="timeoutcase1")
@@ -345,7 +368,9 @@ def test_a_duplicate_client_order_id_is_an_invalid_order(emulator: Any, venue: s
 
 
 def test_check_connection_reports_what_a_good_key_may_do(emulator: Any, venue: str) -> None:
-    result = check_connection(venue, demo_credentials(venue), environment="emulator", emulator_url=emulator.url)
+    result = check_connection(
+        venue, demo_credentials(venue), environment="emulator", emulator_url=emulator.url
+    )
     assert result.ok is True and result.error_code is None
     assert result.can_read is True and result.can_trade in (True, False)
     assert "Connected to" in result.message
@@ -373,8 +398,12 @@ def test_no_secret_reaches_logs_reprs_or_errors_even_when_ccxt_echoes_the_reques
 
     import traceback
 
-    texts = [repr(connector), str(caught.value), "".join(traceback.format_exception(caught.value)),
-             *(r.getMessage() for r in caplog.records)]
+    texts = [
+        repr(connector),
+        str(caught.value),
+        "".join(traceback.format_exception(caught.value)),
+        *(r.getMessage() for r in caplog.records),
+    ]
     for text in texts:
         assert secret not in text and "leak-passphrase-1234" not in text
 
@@ -382,7 +411,9 @@ def test_no_secret_reaches_logs_reprs_or_errors_even_when_ccxt_echoes_the_reques
 # ------------------------------------------------------------------ a venue without a module
 
 
-def test_a_plain_ccxt_exchange_reaches_the_emulator_and_its_404_comes_back_as_our_error(emulator: Any) -> None:
+def test_a_plain_ccxt_exchange_reaches_the_emulator_and_its_404_comes_back_as_our_error(
+    emulator: Any,
+) -> None:
     connector = create_connector("kraken", environment="emulator", emulator_url=emulator.url)
     before = emulator.stats.as_dict()
 

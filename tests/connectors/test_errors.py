@@ -98,9 +98,11 @@ def test_the_table_covers_every_ccxt_exception_class() -> None:
 
 
 @pytest.mark.parametrize("ccxt_class", _ccxt_classes(), ids=lambda c: c.__name__)
-def test_a_read_translates_each_ccxt_error(offline_connector: Any, no_sleep: list[float], ccxt_class: type) -> None:
+def test_a_read_translates_each_ccxt_error(
+    offline_connector: Any, no_sleep: list[float], ccxt_class: type
+) -> None:
     connector = offline_connector()
-    inject(connector, "fetch_ticker", ccxt_class("bybit {\"retCode\":10001}"))
+    inject(connector, "fetch_ticker", ccxt_class('bybit {"retCode":10001}'))
 
     with pytest.raises(errors.ConnectorError) as caught:
         connector.fetch_ticker("BTC/USDT")
@@ -172,12 +174,15 @@ def test_retry_after_as_an_http_date_is_understood() -> None:
     assert errors.parse_retry_after(None) is None
 
 
-def test_errors_are_chained_to_a_scrubbed_copy_of_the_ccxt_error(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_errors_are_chained_to_a_scrubbed_copy_of_the_ccxt_error(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
     connector.retries = 0
     echoed = (
         "bybit GET https://api.bybit.com/v5/market/tickers?symbol=BTCUSDT&signature=abcdef0123 "
-        f"{{'X-BAPI-API-KEY': '{TEST_CREDENTIALS.api_key}', 'X-BAPI-SIGN': 'f00d'}} secret={TEST_CREDENTIALS.secret}"
+        f"{{'X-BAPI-API-KEY': '{TEST_CREDENTIALS.api_key}', 'X-BAPI-SIGN': 'f00d'}} "
+        f"secret={TEST_CREDENTIALS.secret}"
     )
     inject(connector, "fetch_ticker", ccxt.ExchangeNotAvailable(echoed))
 
@@ -196,3 +201,22 @@ def test_scrub_masks_signed_query_strings_and_key_headers() -> None:
     cleaned = errors.scrub(text)
     assert "9f8e7d" not in cleaned and "KEYVALUE" not in cleaned
     assert "recvWindow=5000" in cleaned
+
+
+def test_ccxt_request_logging_is_scrubbed(offline_connector: Any, caplog: pytest.LogCaptureFixture) -> None:
+    connector = offline_connector()
+    caplog.set_level("DEBUG")
+
+    # What CCXT's fetch() logs before every request.
+    connector.exchange.logger.debug(
+        "%s %s, Request: %s %s",
+        "GET",
+        "https://api.bybit.com/v5/account?x=1&sign=abc123def",
+        {"X-BAPI-API-KEY": TEST_CREDENTIALS.api_key, "X-BAPI-SIGN": "c0ffee"},
+        f"secret={TEST_CREDENTIALS.secret}",
+    )
+
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "Request" in logged and "api.bybit.com" in logged
+    for secret in (*TEST_CREDENTIALS.secret_values(), "abc123def", "c0ffee"):
+        assert secret not in logged

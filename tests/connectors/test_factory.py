@@ -64,7 +64,9 @@ def test_venue_modules_are_used_and_other_ids_get_the_base_connector() -> None:
 
 def test_the_same_thread_and_keys_reuse_one_instance() -> None:
     creds = Credentials("key-a-123456", "secret-a")
-    assert create_connector("binance", creds) is create_connector("binance", Credentials("key-a-123456", "secret-a"))
+    assert create_connector("binance", creds) is create_connector(
+        "binance", Credentials("key-a-123456", "secret-a")
+    )
 
 
 def test_edited_keys_never_meet_the_old_instance() -> None:
@@ -145,8 +147,9 @@ def test_in_the_emulator_environment_every_rest_and_ws_url_points_at_the_emulato
             return [s for v in node for s in strings(v)]
         return [node] if isinstance(node, str) else []
 
-    found = strings(asyncio.run(urls())) + strings(create_connector(exchange_id, environment="emulator",
-                                                                    emulator_url=EMULATOR).exchange.urls["api"])
+    found = strings(asyncio.run(urls())) + strings(
+        create_connector(exchange_id, environment="emulator", emulator_url=EMULATOR).exchange.urls["api"]
+    )
     absolute = [u for u in found if "://" in u]
     assert absolute
     assert all(u.startswith(("http://127.0.0.1:8799/", "ws://127.0.0.1:8799/")) for u in absolute), absolute

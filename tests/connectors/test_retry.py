@@ -14,9 +14,13 @@ from .conftest import inject
 TICKER = {"symbol": "BTC/USDT", "last": 65000.5, "timestamp": 1700000000000}
 
 
-def test_a_read_retries_a_temporary_error_then_succeeds(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_a_read_retries_a_temporary_error_then_succeeds(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
-    injected = inject(connector, "fetch_ticker", ccxt.RequestTimeout("timeout"), ccxt.ExchangeNotAvailable("502"), TICKER)
+    injected = inject(
+        connector, "fetch_ticker", ccxt.RequestTimeout("timeout"), ccxt.ExchangeNotAvailable("502"), TICKER
+    )
 
     ticker = connector.fetch_ticker("BTC/USDT")
 
@@ -25,7 +29,9 @@ def test_a_read_retries_a_temporary_error_then_succeeds(offline_connector: Any, 
     assert no_sleep == [0.5, 1.0]
 
 
-def test_a_read_gives_up_after_the_bounded_number_of_retries(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_a_read_gives_up_after_the_bounded_number_of_retries(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
     injected = inject(connector, "fetch_ticker", ccxt.ExchangeNotAvailable("503"))
 
@@ -47,7 +53,9 @@ def test_backoff_is_capped(offline_connector: Any, no_sleep: list[float]) -> Non
     assert no_sleep == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
 
 
-def test_a_rate_limit_waits_at_least_the_venues_retry_after(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_a_rate_limit_waits_at_least_the_venues_retry_after(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
     connector.exchange.last_response_headers = {"Retry-After": "4"}
     injected = inject(connector, "fetch_ticker", ccxt.RateLimitExceeded("429"), TICKER)
@@ -58,7 +66,9 @@ def test_a_rate_limit_waits_at_least_the_venues_retry_after(offline_connector: A
     assert len(injected.calls) == 2
 
 
-def test_a_retry_after_beyond_the_budget_is_raised_at_once(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_a_retry_after_beyond_the_budget_is_raised_at_once(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
     connector.exchange.last_response_headers = {"Retry-After": "120"}  # a Binance 418 ban
     injected = inject(connector, "fetch_ticker", ccxt.DDoSProtection("418"))
@@ -72,10 +82,17 @@ def test_a_retry_after_beyond_the_budget_is_raised_at_once(offline_connector: An
 
 @pytest.mark.parametrize(
     "ccxt_error",
-    [ccxt.AuthenticationError("bad key"), ccxt.BadSymbol("nope"), ccxt.InsufficientFunds("poor"), ccxt.NotSupported("x")],
+    [
+        ccxt.AuthenticationError("bad key"),
+        ccxt.BadSymbol("nope"),
+        ccxt.InsufficientFunds("poor"),
+        ccxt.NotSupported("x"),
+    ],
     ids=lambda e: type(e).__name__,
 )
-def test_permanent_errors_are_not_retried(offline_connector: Any, no_sleep: list[float], ccxt_error: Exception) -> None:
+def test_permanent_errors_are_not_retried(
+    offline_connector: Any, no_sleep: list[float], ccxt_error: Exception
+) -> None:
     connector = offline_connector()
     injected = inject(connector, "fetch_balance", ccxt_error)
 
@@ -87,7 +104,12 @@ def test_permanent_errors_are_not_retried(offline_connector: Any, no_sleep: list
 
 @pytest.mark.parametrize(
     "ccxt_error",
-    [ccxt.RequestTimeout("t"), ccxt.ExchangeNotAvailable("502"), ccxt.NetworkError("reset"), ccxt.OnMaintenance("m")],
+    [
+        ccxt.RequestTimeout("t"),
+        ccxt.ExchangeNotAvailable("502"),
+        ccxt.NetworkError("reset"),
+        ccxt.OnMaintenance("m"),
+    ],
     ids=lambda e: type(e).__name__,
 )
 def test_create_order_is_never_retried_and_reports_an_unknown_outcome(
@@ -105,7 +127,9 @@ def test_create_order_is_never_retried_and_reports_an_unknown_outcome(
     assert caught.value.client_order_id and len(caught.value.client_order_id) == 32
 
 
-def test_a_rate_limited_order_is_reported_as_refused_and_not_retried(offline_connector: Any, no_sleep: list[float]) -> None:
+def test_a_rate_limited_order_is_reported_as_refused_and_not_retried(
+    offline_connector: Any, no_sleep: list[float]
+) -> None:
     connector = offline_connector()
     injected = inject(connector, "create_order", ccxt.RateLimitExceeded("429"), {"id": "1"})
 

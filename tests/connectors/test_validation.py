@@ -51,11 +51,17 @@ def test_an_unknown_symbol_is_refused_without_a_request(offline_connector: Any) 
     assert caught.value.field == "symbol" and injected.calls == []
 
 
-def test_a_valid_order_is_sent_once_with_decimal_exact_numbers_and_our_client_id(offline_connector: Any) -> None:
+def test_a_valid_order_is_sent_once_with_decimal_exact_numbers_and_our_client_id(
+    offline_connector: Any,
+) -> None:
     connector = offline_connector()
-    injected = inject(connector, "create_order", {"id": "42", "amount": 0.1, "price": 30000.1, "timestamp": 1})
+    injected = inject(
+        connector, "create_order", {"id": "42", "amount": 0.1, "price": 30000.1, "timestamp": 1}
+    )
 
-    order = connector.create_order("BTC/USDT", "limit", "buy", Decimal("0.1"), "30000.1", client_order_id="my-id_1")
+    order = connector.create_order(
+        "BTC/USDT", "limit", "buy", Decimal("0.1"), "30000.1", client_order_id="my-id_1"
+    )
 
     symbol, type_, side, amount, price, params = injected.calls[0]
     assert (symbol, type_, side, amount, price) == ("BTC/USDT", "limit", "buy", 0.1, 30000.1)
@@ -81,14 +87,26 @@ def test_generated_client_order_ids_suit_okx_binance_and_bybit(offline_connector
 
 def test_floats_become_exact_decimals_and_timestamps_stay_integers() -> None:
     converted = to_decimals(
-        {"last": 0.1, "baseVolume": 3, "timestamp": 1700000000000, "info": {"raw": 0.1},
-         "ohlcv": [[1700000000000, 1.1, 2.2, 0.5, 1.5, 10.0]], "bid": float("nan")}
+        {
+            "last": 0.1,
+            "baseVolume": 3,
+            "timestamp": 1700000000000,
+            "info": {"raw": 0.1},
+            "ohlcv": [[1700000000000, 1.1, 2.2, 0.5, 1.5, 10.0]],
+            "bid": float("nan"),
+        }
     )
     assert converted["last"] == Decimal("0.1") and converted["baseVolume"] == Decimal(3)
     assert converted["timestamp"] == 1700000000000 and isinstance(converted["timestamp"], int)
     assert converted["info"] == {"raw": 0.1}
-    assert converted["ohlcv"][0] == [1700000000000, Decimal("1.1"), Decimal("2.2"), Decimal("0.5"),
-                                     Decimal("1.5"), Decimal("10.0")]
+    assert converted["ohlcv"][0] == [
+        1700000000000,
+        Decimal("1.1"),
+        Decimal("2.2"),
+        Decimal("0.5"),
+        Decimal("1.5"),
+        Decimal("10.0"),
+    ]
     assert converted["bid"] is None
     assert to_decimal("1e400") is not None and to_decimal(float("inf")) is None
 
@@ -115,6 +133,9 @@ def test_credentials_never_show_their_secrets() -> None:
     for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
         assert "s3cr3t-value-xyz" not in text and "my-passphrase" not in text
         assert "AKIDEXAMPLE1234" not in text and "passphrase='********'" in text
-    assert creds.fingerprint == Credentials("AKIDEXAMPLE12345678", "s3cr3t-value-xyz", "my-passphrase").fingerprint
+    assert (
+        creds.fingerprint
+        == Credentials("AKIDEXAMPLE12345678", "s3cr3t-value-xyz", "my-passphrase").fingerprint
+    )
     assert creds.fingerprint != Credentials("AKIDEXAMPLE12345678", "s3cr3t-value-xyz", "other").fingerprint
     assert "s3cr3t" not in creds.fingerprint
