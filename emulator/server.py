@@ -1,0 +1,205 @@
+"""The emulator's aiohttp server: one port for every host of every venue, REST and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from emulator.accounts import Account, demo_accounts
+from emulator.engine import Engine
+from emulator.market import Market
+from emulator.routing import Middleware, Router, VenueRequest, run_pipeline
+from emulator.stats import Stats
+from emulator.venues import VENUES, adapter_class
+from emulator.venues.base import VenueAdapter
+from emulator.ws import WsHub
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PUMP_INTERVAL_S = 0.05  # engine ticks are 100-250 ms per walk; pumping at 50 ms keeps WS latency low
+
+
+class EmulatorServer:
+    """Run the emulator: ``await server.start()``, use ``server.url``, ``await server.stop()``.
+
+    ``accounts`` are added beside the demo accounts (``emulator.accounts.DEMO_CREDENTIALS``). ``venues``
+    restricts the venues served (default: all registered). ``middlewares`` is the request pipeline
+    (outermost first); append to it to inject faults.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0,
+                 accounts: Iterable[Account] = (), venues: Iterable[str] | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.stats = Stats()
+        self.engine = Engine(seed=seed, stats=self.stats)
+        self.hub = WsHub(self.stats)
+        self.router = Router()
+        self.middlewares: list[Middleware] = [self._count_requests]
+        self.adapters: dict[str, VenueAdapter] = {}
+        for account in [*demo_accounts(), *accounts]:
+            self.engine.add_account(account)
+        today = dt.datetime.now(dt.UTC).date()
+        for name in venues if venues is not None else VENUES:
+            adapter = adapter_class(name)(self.engine, self.hub)
+            self.engine.add_instruments(adapter.instruments(today))
+            adapter.install(self.router)
+            self.adapters[name] = adapter
+        self._runner: web.AppRunner | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_get("/_emulator/stats", self._stats_view)
+        app.router.add_get("/_emulator/health", self._health_view)
+        app.router.add_route("*", "/{host}/{tail:.*}", self._dispatch)
+        app.router.add_route("*", "/{host}", self._dispatch)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # noqa: SLF001
+        self.port = sockets[0].getsockname()[1]
+        self._loop = asyncio.get_running_loop()
+        self._pump = asyncio.create_task(self._pump_forever())
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        await self.hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+
+    async def _pump_forever(self) -> None:
+        while True:
+            try:
+                now = self.engine.clock.now_ms()
+                self.engine.advance(now)
+                self.hub.pump(now)
+            except Exception:
+                log.exception("market pump failed")
+            await asyncio.sleep(PUMP_INTERVAL_S)
+
+    # --- HTTP ---------------------------------------------------------------------------------------------
+
+    async def _count_requests(self, request: VenueRequest, call_next: Any) -> web.StreamResponse:
+        try:
+            return await call_next(request)
+        finally:
+            self.stats.request(request.venue, request.endpoint, request.api_key)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        host = request.match_info["host"]
+        path = "/" + request.match_info.get("tail", "")
+        venue = self.router.venue_of_host.get(host)
+        if venue is None:
+            return web.json_response({"error": f"unknown host {host!r}"}, status=404)
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            ws_route = self.router.resolve_ws(host, path)
+            if ws_route is None:
+                return web.json_response({"error": f"no websocket at {host}{path}"}, status=404)
+            return await self.hub.serve(request, host, path, ws_route)
+        venue_request = VenueRequest(
+            venue=venue, host=host, method=request.method, path=path, query_string=request.query_string,
+            body=await request.text(), headers=request.headers, received_us=self.engine.clock.now_us(),
+        )
+        return await run_pipeline(self.middlewares, venue_request, self._handle)
+
+    async def _handle(self, request: VenueRequest) -> web.StreamResponse:
+        route = self.router.resolve(request.host, request.method, request.path)
+        if route is None:
+            return await self.adapters[request.venue].unknown_endpoint(request)
+        request.route = route
+        return await route.handler(request)
+
+    async def _stats_view(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_dict())
+
+    async def _health_view(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "venues": sorted(self.adapters)})
+
+    # --- Python controls (callable from any thread) -------------------------------------------------------
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the server's loop (directly if already there) and return its result."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop or not loop.is_running():
+            return fn(*args)
+
+        async def run() -> T:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=10)
+
+    def add_account(self, key: str, secret: str, passphrase: str | None = None,
+                    balances: dict[str, Decimal | int | str] | None = None) -> Account:
+        """Register another key (valid on every venue). ``balances`` replaces the default balance."""
+        parsed = {a: Decimal(str(v)) for a, v in balances.items()} if balances is not None else None
+        return self.call(self.engine.add_account, Account(key, secret, passphrase, parsed))
+
+    def market(self, venue: str, symbol: str) -> MarketControl:
+        """Controls and read-outs of one market (unified symbol), for tests and benchmarks."""
+        self.engine.market(venue, symbol)  # KeyError early for a typo
+        return MarketControl(self, venue, symbol)
+
+    def balance(self, venue: str, key: str, asset: str) -> tuple[Decimal, Decimal]:
+        """(free, locked) of ``asset`` for ``key`` on ``venue``."""
+
+        def read() -> tuple[Decimal, Decimal]:
+            balance = self.engine.wallet(venue, key).get(asset)
+            return balance.free, balance.locked
+
+        return self.call(read)
+
+
+class MarketControl:
+    """Deterministic handles on one market. ``set_price(p, hold=True)`` pins the price (and freezes the book
+    and trade prints of every market on that venue's base asset) until ``release()``."""
+
+    def __init__(self, server: EmulatorServer, venue: str, symbol: str) -> None:
+        self._server = server
+        self.venue = venue
+        self.symbol = symbol
+
+    @property
+    def _market(self) -> Market:
+        return self._server.engine.market(self.venue, self.symbol)
+
+    def set_price(self, price: Decimal | str | float, hold: bool = False) -> None:
+        self._server.call(self._server.engine.set_price, self.venue, self.symbol, Decimal(str(price)), hold)
+
+    def release(self) -> None:
+        self._server.call(self._server.engine.release, self.venue, self.symbol)
+
+    def price(self) -> Decimal:
+        return self._server.call(lambda: self._market.mid)
+
+    def best(self, side: str) -> tuple[Decimal, Decimal] | None:
+        """Best bid (``"buy"``) or best ask (``"sell"``) as (price, quantity)."""
+        return self._server.call(self._market.book.best, side)
+
+    def levels(self, side: str, limit: int = 10) -> list[tuple[Decimal, Decimal]]:
+        return self._server.call(self._market.book.levels, side, limit)

@@ -1,0 +1,55 @@
+"""Request and order counters, readable as ``server.stats`` and over ``GET /_emulator/stats``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class Stats:
+    """Counters per (venue, endpoint), per API key, orders accepted per key, and WebSocket totals.
+
+    An endpoint is named ``"METHOD host/path"`` (``"GET api.binance.com/api/v3/depth"``), because the same path
+    exists on several hosts of one venue.
+    """
+
+    def __init__(self) -> None:
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.requests_by_key: Counter[str] = Counter()
+        self.orders_accepted: Counter[tuple[str, str]] = Counter()
+        self.ws_connections = 0
+        self.ws_messages_sent = 0
+        self.ws_messages_received = 0
+
+    def request(self, venue: str, endpoint: str, api_key: str | None) -> None:
+        self.requests[(venue, endpoint)] += 1
+        if api_key:
+            self.requests_by_key[api_key] += 1
+
+    def order_accepted(self, venue: str, api_key: str) -> None:
+        self.orders_accepted[(venue, api_key)] += 1
+
+    def orders_accepted_by_key(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (_, key), count in self.orders_accepted.items():
+            totals[key] += count
+        return totals
+
+    def as_dict(self) -> dict[str, Any]:
+        by_venue: dict[str, dict[str, int]] = {}
+        for (venue, endpoint), count in sorted(self.requests.items()):
+            by_venue.setdefault(venue, {})[endpoint] = count
+        accepted: dict[str, dict[str, int]] = {}
+        for (venue, key), count in sorted(self.orders_accepted.items()):
+            accepted.setdefault(venue, {})[key] = count
+        return {
+            "requests": by_venue,
+            "requests_by_key": dict(self.requests_by_key),
+            "orders_accepted_by_key": dict(self.orders_accepted_by_key()),
+            "orders_accepted": accepted,
+            "ws": {
+                "connections_open": self.ws_connections,
+                "messages_sent": self.ws_messages_sent,
+                "messages_received": self.ws_messages_received,
+            },
+        }
