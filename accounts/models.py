@@ -113,6 +113,9 @@ class AuditEvent(models.Model):
         DELETED = "deleted"
         TOKEN_ISSUED = "token_issued"
         TOKEN_REVOKED = "token_revoked"
+        ORDER_PLACED = "order_placed"
+        ORDER_CANCELED = "order_canceled"
+        VENUE_SETTING = "venue_setting"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
