@@ -338,13 +338,14 @@ def test_a_timeout_on_create_is_outcome_unknown(emulator: Any, venue: str, remov
 def test_an_order_beyond_the_balance_is_insufficient_funds(emulator: Any, venue: str) -> None:
     connector = keyed(emulator, venue)
     spot = SYMBOLS[venue]["spot"]
-    last = connector.fetch_ticker(spot)["last"]
-    max_amount = Decimal(str(connector.market(spot)["limits"]["amount"]["max"] or 1000))
-    step = Decimal(str(connector.market(spot)["precision"]["amount"]))
-    amount = (min(max_amount, Decimal(5_000_000) / last * 10) // step) * step  # ~10x the USDT balance
-    tick = Decimal(str(connector.market(spot)["precision"]["price"]))
+    market = connector.market(spot)
+    usdt = connector.fetch_balance()["balances"]["USDT"]["free"] or Decimal(0)
+    price = connector.fetch_ticker(spot)["last"]
+    tick, step = Decimal(str(market["precision"]["price"])), Decimal(str(market["precision"]["amount"]))
+    amount = ((usdt * 2 / price) // step) * step  # twice what the account can pay, within the market limits
+
     with pytest.raises(InsufficientFunds):
-        connector.create_order(spot, "limit", "buy", amount, (last // tick) * tick)
+        connector.create_order(spot, "limit", "buy", amount, (price // tick) * tick)
 
 
 def test_an_unknown_order_id_is_order_not_found(emulator: Any, venue: str) -> None:
@@ -372,6 +373,10 @@ def test_check_connection_reports_what_a_good_key_may_do(emulator: Any, venue: s
         venue, demo_credentials(venue), environment="emulator", emulator_url=emulator.url
     )
     assert result.ok is True and result.error_code is None
+    if result.can_trade is None:  # surface why the venue did not say (e.g. not emulated yet)
+        create_connector(
+            venue, demo_credentials(venue), environment="emulator", emulator_url=emulator.url
+        ).fetch_permissions()
     assert result.can_read is True and result.can_trade in (True, False)
     assert "Connected to" in result.message
 
@@ -415,11 +420,14 @@ def test_a_plain_ccxt_exchange_reaches_the_emulator_and_its_404_comes_back_as_ou
     emulator: Any,
 ) -> None:
     connector = create_connector("kraken", environment="emulator", emulator_url=emulator.url)
-    before = emulator.stats.as_dict()
 
     with pytest.raises(connectors.ConnectorError) as caught:
         connector.fetch_ticker("BTC/USD")
 
-    assert emulator.stats.as_dict() != before  # the request really reached the emulator
-    assert caught.value.code in {"exchange_unavailable", "exchange_error", "not_supported"}
+    # The emulator's own 404 body, so the request really reached it, translated into our tree.
+    assert "unknown host 'api.kraken.com'" in caught.value.message
+    assert caught.value.code == "exchange_error"
     assert connector.capabilities()["fetch_ticker"] is True
+    counted = sum(n for (_, endpoint), n in emulator.stats.requests.items() if "api.kraken.com" in endpoint)
+    if not counted:
+        pytest.skip("the emulator answered but does not count requests to unknown hosts yet")
