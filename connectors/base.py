@@ -184,14 +184,17 @@ class ConnectorConfig:
                 return original_client(url)
 
             exchange.client = guarded_client
+            exchange.fetch = guarded_fetch
         else:
 
-            def guarded_fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+            def guarded_fetch_sync(
+                url: str, method: str = "GET", headers: Any = None, body: Any = None
+            ) -> Any:
                 if not url.startswith(http_prefix):
                     raise ccxt.NotSupported(f"{exchange_id}: request outside the emulator refused")
                 return original_fetch(url, method, headers, body)
 
-        exchange.fetch = guarded_fetch
+            exchange.fetch = guarded_fetch_sync
 
     # ------------------------------------------------------------------ markets
 
@@ -355,11 +358,20 @@ def _order(raw: dict[str, Any], client_order_id: str | None = None) -> Order:
     return order  # type: ignore[no-any-return]
 
 
+def _levels(rows: list[list[Any]]) -> list[list[Decimal]]:
+    levels: list[list[Decimal]] = []
+    for price, amount, *_ in rows:
+        p, a = to_decimal(price), to_decimal(amount)
+        if p is not None and a is not None:
+            levels.append([p, a])
+    return levels
+
+
 def _book(raw: dict[str, Any]) -> OrderBook:
     return {
-        "symbol": raw.get("symbol"),  # type: ignore[typeddict-item]
-        "bids": [[to_decimal(p), to_decimal(a)] for p, a, *_ in raw.get("bids", [])],  # type: ignore[misc]
-        "asks": [[to_decimal(p), to_decimal(a)] for p, a, *_ in raw.get("asks", [])],  # type: ignore[misc]
+        "symbol": str(raw.get("symbol")),
+        "bids": _levels(raw.get("bids") or []),
+        "asks": _levels(raw.get("asks") or []),
         "timestamp": raw.get("timestamp"),
         "nonce": raw.get("nonce"),
     }

@@ -14,7 +14,7 @@ __all__ = ["BinanceConnector", "BinanceStreamConnector"]
 class _Binance:
     # Spot and USDⓈ-M only: COIN-M (dapi) and options (eapi) would double the market load
     # and the venue surface we test, for products we do not offer.
-    market_types = ("spot", "linear")
+    market_types: tuple[str, ...] | None = ("spot", "linear")
     ccxt_options: dict[str, Any] = {
         "defaultType": "spot",
         # Private currency endpoints (sapi capital/config, margin pairs) are not needed to
@@ -22,7 +22,7 @@ class _Binance:
         "fetchCurrencies": False,
         "fetchMargins": False,
     }
-    extra_capabilities = {
+    extra_capabilities: dict[str, bool] = {
         "api_permissions": True,
         "position_mode": False,
         "option_chain": False,
@@ -30,7 +30,7 @@ class _Binance:
         "margin_adjustment": False,
     }
     # newClientOrderId: up to 36 characters of [.A-Z:/a-z0-9_-].
-    client_order_id_pattern = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+    client_order_id_pattern: re.Pattern[str] = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
 class BinanceConnector(_Binance, Connector):

@@ -16,14 +16,14 @@ __all__ = ["BybitConnector", "BybitStreamConnector"]
 
 class _Bybit:
     # Options are not offered on Bybit here; loading them costs a request per underlying.
-    market_types = ("spot", "linear", "inverse")
+    market_types: tuple[str, ...] | None = ("spot", "linear", "inverse")
     ccxt_options: dict[str, Any] = {
         "defaultType": "spot",
         # CCXT refuses fetchOrder on unified accounts unless told we know it only sees the
         # last 500 orders; reconciliation asks soon after placing, well within that window.
         "fetchOrder": {"acknowledged": True},
     }
-    extra_capabilities = {
+    extra_capabilities: dict[str, bool] = {
         "api_permissions": True,
         "position_mode": False,
         "option_chain": False,
@@ -31,7 +31,7 @@ class _Bybit:
         "margin_adjustment": True,
     }
     # orderLinkId: up to 36 characters of letters, digits, "-" and "_".
-    client_order_id_pattern = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+    client_order_id_pattern: re.Pattern[str] = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 
 class BybitConnector(_Bybit, Connector):

@@ -149,7 +149,7 @@ def create_stream_connector(
 
 async def close_stream_connectors() -> None:
     """Close every stream connector of the running event loop (on shutdown)."""
-    cache = _loop_caches.pop(asyncio.get_running_loop(), None) or {}
+    cache = _loop_caches.pop(asyncio.get_running_loop(), OrderedDict())
     for connector in list(cache.values()):
         await connector.close()
 

@@ -14,9 +14,9 @@ __all__ = ["OkxConnector", "OkxStreamConnector"]
 
 
 class _Okx:
-    market_types = ("spot", "swap", "future", "option")
+    market_types: tuple[str, ...] | None = ("spot", "swap", "future", "option")
     ccxt_options: dict[str, Any] = {"defaultType": "spot"}
-    extra_capabilities = {
+    extra_capabilities: dict[str, bool] = {
         "api_permissions": True,
         "position_mode": True,
         "option_chain": True,
