@@ -244,6 +244,7 @@ class Market:
         self.last_trade: Trade | None = None
         self.mid = self.initial_price
         self.regenerate_book(self.started_ms)
+        self._seed_trades()
 
     # --- prices --------------------------------------------------------------------------------------------
 
@@ -292,6 +293,16 @@ class Market:
             qty = snap(best[1] * Decimal(repr(self.rng.uniform(0.01, 0.3))), self.instrument.amount_step)
             if qty > 0:
                 self.record_trade(best[0], qty, side, now_ms)
+
+    def _seed_trades(self, count: int = 20) -> None:
+        """A minute of trades before start-up, so trade lists are never empty on a fresh venue."""
+        for i in range(count):
+            side: Side = self.rng.choice(("buy", "sell"))
+            best = self.book.best("sell" if side == "buy" else "buy")
+            assert best is not None
+            qty = max(self.instrument.amount_step,
+                      snap(best[1] * Decimal(repr(self.rng.uniform(0.01, 0.3))), self.instrument.amount_step))
+            self.record_trade(best[0], qty, side, self.started_ms - 60_000 + i * 3000)
 
     def level_step(self) -> Decimal:
         ticks = max(1, round(float(self.mid) * 2e-5 / float(self.tick)))

@@ -435,6 +435,7 @@ class BinanceRest:
             client_id=params.str("newClientOrderId"), time_in_force=tif or "GTC",  # type: ignore[arg-type]
             post_only=order_type == "LIMIT_MAKER",
             extra={"type": order_type, "stp": params.str("selfTradePreventionMode") or "EXPIRE_MAKER",
+                   "iceberg": params.decimal("icebergQty"),
                    "respType": (params.str("newOrderRespType") or "FULL").upper()},
         )
 
@@ -574,7 +575,8 @@ def order_json(order: Order, catalogue: Any) -> dict[str, Any]:
     return {
         "symbol": instrument.id, "orderId": order.id, "orderListId": -1, "clientOrderId": order.client_id,
         **_common(order, instrument),
-        "stopPrice": _f(Decimal(0)), "icebergQty": _f(Decimal(0)), "time": order.created_ms,
+        "stopPrice": _f(Decimal(0)), "icebergQty": _f(order.extra.get("iceberg") or Decimal(0)),
+        "time": order.created_ms,
         "updateTime": order.updated_ms, "isWorking": True, "workingTime": order.created_ms,
         "origQuoteOrderQty": _f(order.quote_amount or Decimal(0)),
         "selfTradePreventionMode": order.extra.get("stp", "EXPIRE_MAKER"),
@@ -593,10 +595,13 @@ def order_ack(order: Order, catalogue: Any, resp_type: str) -> dict[str, Any]:
                   origQuoteOrderQty=_f(order.quote_amount or Decimal(0)),
                   cummulativeQuoteQty=common["cummulativeQuoteQty"], status=common["status"],
                   timeInForce=common["timeInForce"], type=common["type"], side=common["side"],
-                  workingTime=order.created_ms, selfTradePreventionMode=order.extra.get("stp", "EXPIRE_MAKER"))
+                  workingTime=order.created_ms)
+    if order.extra.get("iceberg") is not None:  # echoed only when the order has one
+        result["icebergQty"] = _f(order.extra["iceberg"])
     if resp_type == "FULL":
         result["fills"] = [{"price": _f(f.price), "qty": _f(f.qty), "commission": _f(f.fee),
                             "commissionAsset": f.fee_asset, "tradeId": f.trade_id} for f in order.fills]
+    result["selfTradePreventionMode"] = order.extra.get("stp", "EXPIRE_MAKER")
     return result
 
 
