@@ -7,14 +7,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 
-from accounts.models import ApiToken, ExchangeAccount
-from accounts.services import account_create, token_issue
+# Django-side imports stay inside fixtures: connectors/ and emulator/ tests also run
+# without Django (`pytest tests/connectors -p no:django`).
 
 
-def _database_is_postgres() -> bool:
-    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+def _django_settings() -> Any:
+    try:
+        from django.conf import settings
+
+        settings.DATABASES  # noqa: B018  (raises when Django is not configured)
+    except Exception:
+        return None
+    return settings
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
@@ -23,12 +28,15 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     Under CI=true nothing may be skipped for that reason: .ci/run sets both variables.
     """
     in_ci = os.environ.get("CI") == "true"
+    settings = _django_settings()
+    is_postgres = settings is not None and "postgresql" in settings.DATABASES["default"]["ENGINE"]
+    has_redis = settings is not None and bool(settings.REDIS_URL)
     for item in items:
-        if "postgres" in item.keywords and not _database_is_postgres():
+        if "postgres" in item.keywords and not is_postgres:
             if in_ci:
                 raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL")
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://..."))
-        if "redis" in item.keywords and not settings.REDIS_URL:
+        if "redis" in item.keywords and not has_redis:
             if in_ci:
                 raise pytest.UsageError("CI=true but REDIS_URL is not set")
             item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://..."))
@@ -64,8 +72,10 @@ def superuser(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def make_account(owner: Any) -> Callable[..., ExchangeAccount]:
-    def make(**overrides: Any) -> ExchangeAccount:
+def make_account(owner: Any) -> Callable[..., Any]:
+    from accounts.services import account_create
+
+    def make(**overrides: Any) -> Any:
         fields: dict[str, Any] = {
             "actor": overrides.get("owner", owner),
             "owner": owner,
@@ -81,14 +91,16 @@ def make_account(owner: Any) -> Callable[..., ExchangeAccount]:
 
 
 @pytest.fixture
-def account(make_account: Callable[..., ExchangeAccount], teammate: Any) -> ExchangeAccount:
+def account(make_account: Callable[..., Any], teammate: Any) -> Any:
     """The owner's account, shared with the teammate."""
     return make_account(shared_with=[teammate])
 
 
 @pytest.fixture
-def make_token() -> Callable[..., tuple[ApiToken, str]]:
-    def make(user: Any, scopes: list[str], accounts: list[ExchangeAccount] = (), **kw: Any) -> tuple[ApiToken, str]:
+def make_token() -> Callable[..., tuple[Any, str]]:
+    from accounts.services import token_issue
+
+    def make(user: Any, scopes: list[str], accounts: Any = (), **kw: Any) -> tuple[Any, str]:
         return token_issue(user=user, name=f"{user.username} token", scopes=scopes, accounts=accounts, **kw)
 
     return make
