@@ -21,6 +21,9 @@ class _Binance:
         # trade and cost a request weight of 10+ per instance.
         "fetchCurrencies": False,
         "fetchMargins": False,
+        # watch_ticker goes through watchTickers, whose default stream (@miniTicker) has no
+        # bid/ask; the full @ticker stream carries them at the same 1 s cadence.
+        "watchTickers": {"name": "ticker"},
     }
     extra_capabilities: dict[str, bool] = {
         "api_permissions": True,
