@@ -12,12 +12,20 @@ from emulator.server import EmulatorServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m emulator", description="Exchange emulator (Binance, ...).")
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator", description="Exchange emulator (Binance, ...)."
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8700, help="port (0: any free port; default 8700)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random walk (default 0)")
-    parser.add_argument("--account", action="append", default=[], type=Account.parse, metavar="KEY:SECRET[:PASS]",
-                        help="add an API key (repeatable); it gets the default balance on every venue")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        type=Account.parse,
+        metavar="KEY:SECRET[:PASS]",
+        help="add an API key (repeatable); it gets the default balance on every venue",
+    )
     return parser.parse_args(argv)
 
 

@@ -136,7 +136,7 @@ def expiry_ms(day: dt.date, hour_utc: int = 8) -> int:
 
 
 def strike_ladder(level: Decimal, count: int = 5, step_ratio: Decimal = Decimal("0.05")) -> list[Decimal]:
-    """``count`` strikes centred on ``level``, spaced about ``step_ratio`` apart, rounded to 2 significant digits."""
+    """``count`` strikes centred on ``level``, about ``step_ratio`` apart, on a 2-significant-digit grid."""
     raw_step = level * step_ratio
     exponent = raw_step.adjusted() - 1
     step = raw_step.scaleb(-exponent).quantize(Decimal(1)).scaleb(exponent)

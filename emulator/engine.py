@@ -117,7 +117,7 @@ class Engine:
 
     def set_price(self, venue: str, symbol: str, price: Decimal, hold: bool = False) -> None:
         """Move the walk under ``symbol`` so that market trades at ``price`` now (other markets on the same
-        base follow). ``hold=True`` freezes that walk, its books and its trade prints until :meth:`release`."""
+        base follow). ``hold=True`` freezes that walk, its books and trade prints until :meth:`release`."""
         market = self.market(venue, symbol)
         walk_key = (venue, market.instrument.base)
         walk = self.walks[walk_key]
@@ -139,9 +139,19 @@ class Engine:
         return current
 
     def place_order(
-        self, venue: str, key: str, symbol: str, side: Side, type: OrderType, *,
-        amount: Decimal | None = None, price: Decimal | None = None, quote_amount: Decimal | None = None,
-        client_id: str | None = None, time_in_force: TimeInForce = "GTC", post_only: bool = False,
+        self,
+        venue: str,
+        key: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        *,
+        amount: Decimal | None = None,
+        price: Decimal | None = None,
+        quote_amount: Decimal | None = None,
+        client_id: str | None = None,
+        time_in_force: TimeInForce = "GTC",
+        post_only: bool = False,
         extra: dict | None = None,
     ) -> Order:
         """Validate, lock funds, take liquidity if the order crosses, rest the remainder (GTC limit)."""
@@ -158,9 +168,21 @@ class Engine:
         now = self.clock.now_ms()
         order_id = self.next_order_id(venue)
         order = Order(
-            id=order_id, venue=venue, key=key, symbol=symbol, client_id=client_id or f"emu-{order_id}",
-            side=side, type=type, price=price, amount=amount, quote_amount=quote_amount,
-            time_in_force=time_in_force, post_only=post_only, created_ms=now, updated_ms=now, extra=extra or {},
+            id=order_id,
+            venue=venue,
+            key=key,
+            symbol=symbol,
+            client_id=client_id or f"emu-{order_id}",
+            side=side,
+            type=type,
+            price=price,
+            amount=amount,
+            quote_amount=quote_amount,
+            time_in_force=time_in_force,
+            post_only=post_only,
+            created_ms=now,
+            updated_ms=now,
+            extra=extra or {},
         )
         crosses = type == "market" or self._crosses(market, side, price)
         if post_only and crosses:
@@ -177,16 +199,34 @@ class Engine:
         self.stats.order_accepted(venue, key)
         return order
 
-    def check_order(self, venue: str, symbol: str, side: Side, type: OrderType, *, amount: Decimal | None = None,
-                    price: Decimal | None = None, quote_amount: Decimal | None = None, **_: object) -> None:
+    def check_order(
+        self,
+        venue: str,
+        symbol: str,
+        side: Side,
+        type: OrderType,
+        *,
+        amount: Decimal | None = None,
+        price: Decimal | None = None,
+        quote_amount: Decimal | None = None,
+        **_: object,
+    ) -> None:
         """Run the filters of :meth:`place_order` without placing anything (venues' "test order")."""
         instrument = self.catalogue.get(venue, symbol)
         if instrument is None:
             raise OrderRejected(Reject.UNKNOWN_SYMBOL)
         self._validate(instrument, self.market(venue, symbol), type, side, amount, price, quote_amount)
 
-    def _validate(self, instrument: Instrument, market: Market, type: OrderType, side: Side,
-                  amount: Decimal | None, price: Decimal | None, quote_amount: Decimal | None) -> None:
+    def _validate(
+        self,
+        instrument: Instrument,
+        market: Market,
+        type: OrderType,
+        side: Side,
+        amount: Decimal | None,
+        price: Decimal | None,
+        quote_amount: Decimal | None,
+    ) -> None:
         if price is not None:
             if price % instrument.price_tick:
                 raise OrderRejected(Reject.PRICE_PRECISION)
@@ -205,12 +245,19 @@ class Engine:
 
     def _crosses(self, market: Market, side: Side, price: Decimal | None) -> bool:
         best = market.book.best("sell" if side == "buy" else "buy")
-        return best is not None and price is not None and (price >= best[0] if side == "buy" else price <= best[0])
+        return (
+            best is not None
+            and price is not None
+            and (price >= best[0] if side == "buy" else price <= best[0])
+        )
 
     def _fillable(self, market: Market, side: Side, amount: Decimal | None, price: Decimal | None) -> bool:
         available = sum(
-            (q for p, q in market.book.levels("sell" if side == "buy" else "buy")
-             if price is None or (p <= price if side == "buy" else p >= price)),
+            (
+                q
+                for p, q in market.book.levels("sell" if side == "buy" else "buy")
+                if price is None or (p <= price if side == "buy" else p >= price)
+            ),
             Decimal(0),
         )
         return amount is not None and available >= amount
@@ -250,8 +297,9 @@ class Engine:
             self._execute(order, instrument, market, price, qty, maker=False, now=now)
 
     @staticmethod
-    def _trim_to_quote(fills: list[tuple[Decimal, Decimal]], quote: Decimal,
-                       step: Decimal) -> list[tuple[Decimal, Decimal]]:
+    def _trim_to_quote(
+        fills: list[tuple[Decimal, Decimal]], quote: Decimal, step: Decimal
+    ) -> list[tuple[Decimal, Decimal]]:
         result = []
         for price, qty in fills:
             qty = min(qty, snap(quote / price, step))
@@ -261,8 +309,17 @@ class Engine:
             quote -= price * qty
         return result
 
-    def _execute(self, order: Order, instrument: Instrument, market: Market, price: Decimal, qty: Decimal,
-                 *, maker: bool, now: int) -> None:
+    def _execute(
+        self,
+        order: Order,
+        instrument: Instrument,
+        market: Market,
+        price: Decimal,
+        qty: Decimal,
+        *,
+        maker: bool,
+        now: int,
+    ) -> None:
         """Book one fill: move locked funds, charge the fee in the received asset, print the public trade."""
         wallet = self.wallet(order.venue, order.key)
         rate = instrument.maker if maker else instrument.taker
@@ -281,8 +338,9 @@ class Engine:
             order.locked -= qty
             fee, fee_asset = price * qty * rate, instrument.quote
             wallet.credit(instrument.quote, price * qty - fee)
-        trade = market.record_trade(price, qty, ("sell" if order.side == "buy" else "buy") if maker else order.side,
-                                    now)
+        trade = market.record_trade(
+            price, qty, ("sell" if order.side == "buy" else "buy") if maker else order.side, now
+        )
         fill = Fill(trade.id, order.id, order.symbol, order.side, price, qty, fee, fee_asset, now, maker)
         order.fills.append(fill)
         self.ledger(order.venue, order.key).fills.append(fill)
@@ -321,17 +379,22 @@ class Engine:
                 if qty > 0:
                     self._execute(order, instrument, market, order.price, qty, maker=True, now=now)
 
-    def find_order(self, venue: str, key: str, symbol: str, order_id: int | None = None,
-                   client_id: str | None = None) -> Order:
+    def find_order(
+        self, venue: str, key: str, symbol: str, order_id: int | None = None, client_id: str | None = None
+    ) -> Order:
         ledger = self.ledger(venue, key)
-        order = ledger.orders.get(order_id) if order_id is not None else next(
-            (o for o in reversed(ledger.orders.values()) if o.client_id == client_id), None)
+        order = (
+            ledger.orders.get(order_id)
+            if order_id is not None
+            else next((o for o in reversed(ledger.orders.values()) if o.client_id == client_id), None)
+        )
         if order is None or order.symbol != symbol:
             raise OrderRejected(Reject.ORDER_NOT_FOUND)
         return order
 
-    def cancel_order(self, venue: str, key: str, symbol: str, order_id: int | None = None,
-                     client_id: str | None = None) -> Order:
+    def cancel_order(
+        self, venue: str, key: str, symbol: str, order_id: int | None = None, client_id: str | None = None
+    ) -> Order:
         order = self.find_order(venue, key, symbol, order_id, client_id)
         if not order.is_open:
             raise OrderRejected(Reject.ORDER_NOT_OPEN)

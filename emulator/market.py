@@ -45,7 +45,9 @@ class PriceWalk:
     price by a few percent, like a liquid crypto pair.
     """
 
-    def __init__(self, level: Decimal, rng: random.Random, sigma: float = 5e-5, reversion: float = 2e-5) -> None:
+    def __init__(
+        self, level: Decimal, rng: random.Random, sigma: float = 5e-5, reversion: float = 2e-5
+    ) -> None:
         self.level = float(level)
         self.value = float(level)
         self.rng = rng
@@ -65,7 +67,7 @@ class PriceWalk:
 
 @dataclass
 class BookDiff:
-    """One change of a book: update ids ``first..last`` and the new quantity of every touched level (0 = gone)."""
+    """One book change: update ids ``first..last`` and the new quantity of each touched level (0 = gone)."""
 
     first: int
     last: int
@@ -219,7 +221,7 @@ class TickerStats:
 
 @dataclass
 class Market:
-    """Live state of one instrument: book, trades, candles, derived prices. Driven by :class:`PriceWalk` ticks."""
+    """Live state of one instrument (book, trades, candles, derived prices), driven by walk ticks."""
 
     instrument: Instrument
     walk: PriceWalk
@@ -300,8 +302,10 @@ class Market:
             side: Side = self.rng.choice(("buy", "sell"))
             best = self.book.best("sell" if side == "buy" else "buy")
             assert best is not None
-            qty = max(self.instrument.amount_step,
-                      snap(best[1] * Decimal(repr(self.rng.uniform(0.01, 0.3))), self.instrument.amount_step))
+            qty = max(
+                self.instrument.amount_step,
+                snap(best[1] * Decimal(repr(self.rng.uniform(0.01, 0.3))), self.instrument.amount_step),
+            )
             self.record_trade(best[0], qty, side, self.started_ms - 60_000 + i * 3000)
 
     def level_step(self) -> Decimal:
@@ -353,11 +357,17 @@ class Market:
         candle.add(trade)
         return trade
 
-    def take(self, side: Side, now_ms: int, qty: Decimal | None = None, quote: Decimal | None = None,
-             limit_price: Decimal | None = None) -> list[tuple[Decimal, Decimal]]:
+    def take(
+        self,
+        side: Side,
+        now_ms: int,
+        qty: Decimal | None = None,
+        quote: Decimal | None = None,
+        limit_price: Decimal | None = None,
+    ) -> list[tuple[Decimal, Decimal]]:
         """Consume liquidity from the opposite side of the book as a taker; returns the (price, qty) fills.
 
-        Stops at ``qty`` base units, or ``quote`` quote units, or when the next level is beyond ``limit_price``.
+        Stops at ``qty`` base units, ``quote`` quote units, or a level beyond ``limit_price``.
         The consumed levels shrink (a book diff), and each fill prints a public trade.
         """
         fills: list[tuple[Decimal, Decimal]] = []
@@ -423,13 +433,15 @@ class Market:
             lo = min(o, c) * (1 - abs(rng.gauss(0.0, sigma / 2)))
             volume = 50_000 * minutes * rng.uniform(0.5, 1.5) / c
             candle = Candle(
-                open_ms, *(max(self.tick, snap(Decimal(repr(x)), self.tick)) for x in (o, hi, lo, c)),
+                open_ms,
+                *(max(self.tick, snap(Decimal(repr(x)), self.tick)) for x in (o, hi, lo, c)),
             )
             candle.volume = snap(Decimal(repr(volume)), self.instrument.amount_step)
             candle.quote_volume = (candle.volume * candle.close).quantize(Decimal("0.00000001"))
             candle.trades = max(1, int(minutes * rng.uniform(20, 80)))
-            candle.taker_buy_volume = snap(candle.volume * Decimal(repr(rng.uniform(0.3, 0.7))),
-                                           self.instrument.amount_step)
+            candle.taker_buy_volume = snap(
+                candle.volume * Decimal(repr(rng.uniform(0.3, 0.7))), self.instrument.amount_step
+            )
             candle.taker_buy_quote = (candle.taker_buy_volume * candle.close).quantize(Decimal("0.00000001"))
             candles.append(candle)
             close = open_
@@ -438,8 +450,14 @@ class Market:
         self._history[tf_ms] = candles
         return candles
 
-    def candles(self, tf_ms: int, now_ms: int, start_ms: int | None = None, end_ms: int | None = None,
-                limit: int = 500) -> list[Candle]:
+    def candles(
+        self,
+        tf_ms: int,
+        now_ms: int,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 500,
+    ) -> list[Candle]:
         """Candles of one timeframe: synthetic history, then buckets built from live trades (one per bucket
         up to now; a bucket without trades is flat at the previous close). From ``start_ms`` forwards if
         given, else the latest ``limit`` up to ``end_ms``/now."""
@@ -463,8 +481,11 @@ class Market:
         while bucket <= hi:
             candle = by_open.get(bucket)
             if bucket >= live_start:
-                for minute in range(max(bucket, bucket_start(self.started_ms, MINUTE_MS)),
-                                    min(bucket + tf_ms, now_ms + 1), MINUTE_MS):
+                for minute in range(
+                    max(bucket, bucket_start(self.started_ms, MINUTE_MS)),
+                    min(bucket + tf_ms, now_ms + 1),
+                    MINUTE_MS,
+                ):
                     piece = self.live_1m.get(minute)
                     if piece is not None:
                         candle = candle.merged(piece) if candle is not None else piece
@@ -495,10 +516,17 @@ class Market:
         total = cached[1]
         last = self.last_trade
         return TickerStats(
-            open=total.open, high=max(total.high, self.last_price), low=min(total.low, self.last_price),
-            last=self.last_price, last_qty=last.qty if last else Decimal(0),
-            volume=total.volume, quote_volume=total.quote_volume, open_ms=now_ms - 86_400_000, close_ms=now_ms,
-            first_trade_id=total.first_trade_id, last_trade_id=last.id if last else total.last_trade_id,
+            open=total.open,
+            high=max(total.high, self.last_price),
+            low=min(total.low, self.last_price),
+            last=self.last_price,
+            last_qty=last.qty if last else Decimal(0),
+            volume=total.volume,
+            quote_volume=total.quote_volume,
+            open_ms=now_ms - 86_400_000,
+            close_ms=now_ms,
+            first_trade_id=total.first_trade_id,
+            last_trade_id=last.id if last else total.last_trade_id,
             count=total.trades,
         )
 
@@ -518,6 +546,8 @@ class Market:
         result = []
         for i in range(limit):
             ts = last - i * FUNDING_PERIOD_MS
-            rate = 0.0001 + rng_for(self.seed, self.instrument.venue, self.instrument.symbol, ts).gauss(0, 5e-5)
+            rate = 0.0001 + rng_for(self.seed, self.instrument.venue, self.instrument.symbol, ts).gauss(
+                0, 5e-5
+            )
             result.append((ts, Decimal(repr(rate)).quantize(Decimal("0.00000001"))))
         return result[::-1]

@@ -1,4 +1,4 @@
-"""Venue-neutral order records and rejection reasons. Venue adapters map :class:`Reject` to their error codes."""
+"""Venue-neutral order records and rejection reasons (adapters map :class:`Reject` to their codes)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ WsHandler = Callable[["WsConnection", str], Awaitable[None]]
 
 @dataclass
 class Route:
-    """One REST endpoint of one venue. ``options`` is free-form data for the adapter (e.g. accepted params)."""
+    """One REST endpoint of one venue. ``options``: free-form adapter data (e.g. params)."""
 
     venue: str
     method: str
@@ -84,17 +84,30 @@ class Router:
         for host in hosts:
             self.venue_of_host[host] = venue
 
-    def add(self, venue: str, hosts: list[str] | tuple[str, ...], method: str, path: str, handler: Handler,
-            **options: Any) -> Route:
+    def add(
+        self,
+        venue: str,
+        hosts: list[str] | tuple[str, ...],
+        method: str,
+        path: str,
+        handler: Handler,
+        **options: Any,
+    ) -> Route:
         self.add_hosts(venue, hosts)
         route = Route(venue, method, path, handler, options)
         for host in hosts:
             self._routes[(host, method, path)] = route
         return route
 
-    def add_ws(self, venue: str, hosts: list[str] | tuple[str, ...], prefix: str,
-               on_open: Callable[[WsConnection], Awaitable[None]], on_text: WsHandler,
-               heartbeat: float | None = None) -> None:
+    def add_ws(
+        self,
+        venue: str,
+        hosts: list[str] | tuple[str, ...],
+        prefix: str,
+        on_open: Callable[[WsConnection], Awaitable[None]],
+        on_text: WsHandler,
+        heartbeat: float | None = None,
+    ) -> None:
         self.add_hosts(venue, hosts)
         for host in hosts:
             self._ws.setdefault(host, []).append(WsRoute(venue, prefix, on_open, on_text, heartbeat))
@@ -114,7 +127,9 @@ class Router:
         return [(host, r) for (host, _, _), r in self._routes.items() if venue is None or r.venue == venue]
 
 
-async def run_pipeline(middlewares: list[Middleware], request: VenueRequest, terminal: Handler) -> web.StreamResponse:
+async def run_pipeline(
+    middlewares: list[Middleware], request: VenueRequest, terminal: Handler
+) -> web.StreamResponse:
     """Call ``middlewares[0](request, next)`` ... down to ``terminal``."""
 
     async def call(index: int, req: VenueRequest) -> web.StreamResponse:

@@ -35,8 +35,14 @@ class EmulatorServer:
     (outermost first); append to it to inject faults.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0,
-                 accounts: Iterable[Account] = (), venues: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        accounts: Iterable[Account] = (),
+        venues: Iterable[str] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.seed = seed
@@ -74,7 +80,7 @@ class EmulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # noqa: SLF001
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
         self._loop = asyncio.get_running_loop()
         self._pump = asyncio.create_task(self._pump_forever())
@@ -119,8 +125,14 @@ class EmulatorServer:
                 return web.json_response({"error": f"no websocket at {host}{path}"}, status=404)
             return await self.hub.serve(request, host, path, ws_route)
         venue_request = VenueRequest(
-            venue=venue, host=host, method=request.method, path=path, query_string=request.query_string,
-            body=await request.text(), headers=request.headers, received_us=self.engine.clock.now_us(),
+            venue=venue,
+            host=host,
+            method=request.method,
+            path=path,
+            query_string=request.query_string,
+            body=await request.text(),
+            headers=request.headers,
+            received_us=self.engine.clock.now_us(),
         )
         return await run_pipeline(self.middlewares, venue_request, self._handle)
 
@@ -154,8 +166,13 @@ class EmulatorServer:
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=10)
 
-    def add_account(self, key: str, secret: str, passphrase: str | None = None,
-                    balances: dict[str, Decimal | int | str] | None = None) -> Account:
+    def add_account(
+        self,
+        key: str,
+        secret: str,
+        passphrase: str | None = None,
+        balances: dict[str, Decimal | int | str] | None = None,
+    ) -> Account:
         """Register another key (valid on every venue). ``balances`` replaces the default balance."""
         parsed = {a: Decimal(str(v)) for a, v in balances.items()} if balances is not None else None
         return self.call(self.engine.add_account, Account(key, secret, passphrase, parsed))

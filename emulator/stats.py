@@ -9,8 +9,8 @@ from typing import Any
 class Stats:
     """Counters per (venue, endpoint), per API key, orders accepted per key, and WebSocket totals.
 
-    An endpoint is named ``"METHOD host/path"`` (``"GET api.binance.com/api/v3/depth"``), because the same path
-    exists on several hosts of one venue.
+    An endpoint is named ``"METHOD host/path"`` (``"GET api.binance.com/api/v3/depth"``),
+    because the same path exists on several hosts of one venue.
     """
 
     def __init__(self) -> None:

@@ -41,8 +41,9 @@ class WsConnection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, venue: str, host: str, path: str, query: dict[str, str], ws: web.WebSocketResponse,
-                 stats: Stats) -> None:
+    def __init__(
+        self, venue: str, host: str, path: str, query: dict[str, str], ws: web.WebSocketResponse, stats: Stats
+    ) -> None:
         self.id = next(self._ids)
         self.venue = venue
         self.host = host
@@ -70,7 +71,7 @@ class WsConnection:
 
     def drop(self) -> None:
         """Cut the TCP connection without a close frame."""
-        transport = self.ws._req.transport if self.ws._req is not None else None  # noqa: SLF001
+        transport = self.ws._req.transport if self.ws._req is not None else None
         if transport is not None:
             transport.abort()
 
@@ -110,13 +111,15 @@ class WsHub:
         for conn in list(self.connections.values()):
             await conn.ws.close()
 
-    async def serve(self, request: web.Request, host: str, path: str, route: WsRoute) -> web.WebSocketResponse:
+    async def serve(
+        self, request: web.Request, host: str, path: str, route: WsRoute
+    ) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=route.heartbeat, autoping=True)
         await ws.prepare(request)
         conn = WsConnection(route.venue, host, path, dict(request.query), ws, self.stats)
         self.connections[conn.id] = conn
         self.stats.ws_connections += 1
-        conn._writer = asyncio.create_task(conn._write())  # noqa: SLF001
+        conn._writer = asyncio.create_task(conn._write())
         try:
             await route.on_open(conn)
             async for msg in ws:
@@ -126,7 +129,7 @@ class WsHub:
         finally:
             self.connections.pop(conn.id, None)
             self.stats.ws_connections -= 1
-            conn._writer.cancel()  # noqa: SLF001
+            conn._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await conn._writer  # noqa: SLF001
+                await conn._writer
         return ws

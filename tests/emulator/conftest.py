@@ -48,8 +48,9 @@ def credentials(emulator: EmulatorServer) -> tuple[str, str]:
 
 
 @pytest.fixture
-def binance(emulator: EmulatorServer, binance_markets: dict[str, Any],
-            credentials: tuple[str, str]) -> ccxt.binance:
+def binance(
+    emulator: EmulatorServer, binance_markets: dict[str, Any], credentials: tuple[str, str]
+) -> ccxt.binance:
     """A sync CCXT binance client with its own key, markets preloaded."""
     key, secret = credentials
     exchange = point_at(ccxt.binance({"apiKey": key, "secret": secret}), emulator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,9 @@ def test_load_markets_with_credentials_serves_spot_futures_and_currencies(emulat
     markets = exchange.load_markets()
     assert {"BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USD:ETH"} <= set(markets)
     dated = [s for s, m in markets.items() if m["future"]]
-    assert len(dated) == 2 and all(m["expiry"] > time.time() * 1000 for s, m in markets.items() if m["future"])
+    assert len(dated) == 2 and all(
+        m["expiry"] > time.time() * 1000 for s, m in markets.items() if m["future"]
+    )
     assert exchange.currencies["BTC"]["networks"], "capital/config/getall was served"
 
 
@@ -37,7 +40,7 @@ def test_public_market_data_has_live_values(binance):
 def test_ohlcv_has_history_for_a_chart(binance):
     hourly = binance.fetch_ohlcv("BTC/USDT", "1h", limit=500)
     assert len(hourly) == 500
-    assert all(b[0] - a[0] == 3_600_000 for a, b in zip(hourly, hourly[1:], strict=False))
+    assert all(b[0] - a[0] == 3_600_000 for a, b in itertools.pairwise(hourly))
     since = hourly[10][0]
     assert binance.fetch_ohlcv("BTC/USDT", "1h", since=since, limit=3)[0][0] == since
     assert len(binance.fetch_ohlcv("BTC/USDT:USDT", "1m", limit=5)) == 5
@@ -53,7 +56,11 @@ def test_perpetual_funding_rate_and_futures_ticker(binance):
 
 def test_balance_starts_with_the_default_amounts(binance):
     balance = binance.fetch_balance()
-    assert balance["BTC"]["free"] == 10 and balance["USDT"]["free"] == 1_000_000 and balance["ETH"]["total"] == 100
+    assert (
+        balance["BTC"]["free"] == 10
+        and balance["USDT"]["free"] == 1_000_000
+        and balance["ETH"]["total"] == 100
+    )
 
 
 def test_limit_order_can_be_created_fetched_listed_and_cancelled(binance):
@@ -132,8 +139,16 @@ def test_insufficient_funds_and_unknown_orders_raise_the_ccxt_errors(binance):
 
 
 def _raw_order(exchange: Any, quantity: str, price: str) -> None:
-    exchange.private_post_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                 "quantity": quantity, "price": price})
+    exchange.private_post_order(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": quantity,
+            "price": price,
+        }
+    )
 
 
 def test_filter_failures_are_rejected_with_binance_codes(binance):

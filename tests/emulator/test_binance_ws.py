@@ -32,7 +32,9 @@ async def _distinct(watch, count: int = 2, key=lambda x: x) -> list:
 
 async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
     now_us = time.time() * 1_000_000
-    updates = await _distinct(lambda: pro.watch_ticker("BTC/USDT"), key=lambda t: (t["timestamp"], t["info"]["emitUs"]))
+    updates = await _distinct(
+        lambda: pro.watch_ticker("BTC/USDT"), key=lambda t: (t["timestamp"], t["info"]["emitUs"])
+    )
     assert all(abs(emit - now_us) < 60_000_000 for _, emit in updates)
     mini = await pro.watch_ticker("BTC/USDT")  # CCXT's default stream is @miniTicker
     assert mini["info"]["e"] == "24hrMiniTicker" and mini["info"]["emitUs"] // 1000 >= mini["info"]["E"] - 1
@@ -44,7 +46,9 @@ async def test_watch_order_book_syncs_with_the_rest_snapshot_and_follows_diffs(p
     nonces = await _distinct(lambda: pro.watch_order_book("BTC/USDT"), count=3, key=lambda b: b["nonce"])
     book = await pro.watch_order_book("BTC/USDT")
     assert nonces == sorted(nonces) and book["bids"][0][0] < book["asks"][0][0]
-    futures = await _distinct(lambda: pro.watch_order_book("BTC/USDT:USDT"), count=2, key=lambda b: b["nonce"])
+    futures = await _distinct(
+        lambda: pro.watch_order_book("BTC/USDT:USDT"), count=2, key=lambda b: b["nonce"]
+    )
     assert futures[1] > futures[0]
 
 
@@ -60,7 +64,9 @@ async def test_watch_trades_and_ohlcv_receive_live_updates(pro):
 async def test_raw_streams_carry_emit_stamps_and_follow_the_subscribe_protocol(emulator):
     url = emulator.url.replace("http://", "ws://") + "/stream.binance.com/stream?streams=btcusdt@depth@100ms"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", "btcusdt@bookTicker"], "id": 7})
+        await ws.send_json(
+            {"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", "btcusdt@bookTicker"], "id": 7}
+        )
         await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 8})
         await ws.send_json({"method": "SUBSCRIBE", "params": ["nosuch@trade"], "id": 9})
         seen: dict[str, dict] = {}
@@ -77,7 +83,9 @@ async def test_raw_streams_carry_emit_stamps_and_follow_the_subscribe_protocol(e
     assert replies[9]["error"]["code"] == 2
     depth = seen["btcusdt@depth@100ms"]
     assert depth["e"] == "depthUpdate" and depth["u"] >= depth["U"]
-    assert all(isinstance(data["emitUs"], int) and data["emitUs"] > 1_600_000_000_000_000 for data in seen.values())
+    assert all(
+        isinstance(data["emitUs"], int) and data["emitUs"] > 1_600_000_000_000_000 for data in seen.values()
+    )
 
 
 async def test_futures_depth_diffs_chain_through_pu(emulator):

@@ -32,5 +32,6 @@ class BinanceAdapter(VenueAdapter):
     async def unknown_endpoint(self, request: VenueRequest) -> web.StreamResponse:
         # Binance's gateway answers an unknown path with a bare 404 page, which CCXT reports as BadRequest/
         # ExchangeError by status; a JSON body keeps it readable in logs.
-        return web.json_response({"code": -1, "msg": f"{request.method} {request.path} is not emulated"},
-                                 status=404)
+        return web.json_response(
+            {"code": -1, "msg": f"{request.method} {request.path} is not emulated"}, status=404
+        )

@@ -45,14 +45,24 @@ def _instrument(symbol: str, market: dict[str, Any], info: dict[str, Any]) -> In
     notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
     kind: Kind = market["type"]
     return Instrument(
-        venue=VENUE, symbol=symbol, id=info["symbol"], kind=kind,
-        base=market["base"], quote=market["quote"], settle=market.get("settle"),
-        price_tick=Decimal(price["tickSize"]).normalize(), amount_step=Decimal(lot["stepSize"]).normalize(),
-        min_amount=Decimal(lot["minQty"]), max_amount=Decimal(lot["maxQty"]),
+        venue=VENUE,
+        symbol=symbol,
+        id=info["symbol"],
+        kind=kind,
+        base=market["base"],
+        quote=market["quote"],
+        settle=market.get("settle"),
+        price_tick=Decimal(price["tickSize"]).normalize(),
+        amount_step=Decimal(lot["stepSize"]).normalize(),
+        min_amount=Decimal(lot["minQty"]),
+        max_amount=Decimal(lot["maxQty"]),
         min_notional=Decimal(notional.get("minNotional", notional.get("notional", "0"))),
-        min_price=Decimal(price["minPrice"]), max_price=Decimal(price["maxPrice"]),
-        maker=Decimal(str(market.get("maker", "0.001"))), taker=Decimal(str(market.get("taker", "0.001"))),
-        linear=market.get("linear"), contract_size=Decimal(str(market.get("contractSize") or 1)),
+        min_price=Decimal(price["minPrice"]),
+        max_price=Decimal(price["maxPrice"]),
+        maker=Decimal(str(market.get("maker", "0.001"))),
+        taker=Decimal(str(market.get("taker", "0.001"))),
+        linear=market.get("linear"),
+        contract_size=Decimal(str(market.get("contractSize") or 1)),
         expiry_ms=int(info["deliveryDate"]) if kind == "future" else None,
         raw=info,
     )
@@ -71,12 +81,17 @@ def load_instruments(today: dt.date) -> list[Instrument]:
         if market["type"] != "future":
             continue
         perpetual = recorded[symbol.split("-")[0]]
-        for contract_type, day in zip(("CURRENT_QUARTER", "NEXT_QUARTER"), quarterly_expiries(today), strict=True):
+        for contract_type, day in zip(
+            ("CURRENT_QUARTER", "NEXT_QUARTER"), quarterly_expiries(today), strict=True
+        ):
             info = copy.deepcopy(perpetual["info"])
             suffix = day.strftime("%y%m%d")
-            info.update(symbol=f"{info['pair']}_{suffix}", contractType=contract_type,
-                        deliveryDate=str(expiry_ms(day)),
-                        onboardDate=str(expiry_ms(day - dt.timedelta(days=180))))
+            info.update(
+                symbol=f"{info['pair']}_{suffix}",
+                contractType=contract_type,
+                deliveryDate=str(expiry_ms(day)),
+                onboardDate=str(expiry_ms(day - dt.timedelta(days=180))),
+            )
             dated = dict(market, type="future", contractSize=perpetual.get("contractSize"))
             instruments.append(_instrument(f"{symbol.rsplit('-', 1)[0]}-{suffix}", dated, info))
     return instruments
@@ -92,11 +107,17 @@ RATE_LIMITS = [
 
 def exchange_info(section: Section, instruments: list[Instrument], now_ms: int) -> dict[str, Any]:
     """The section's ``exchangeInfo`` document (top-level keys as the real one)."""
-    document: dict[str, Any] = {"timezone": "UTC", "serverTime": now_ms, "rateLimits": RATE_LIMITS,
-                                "exchangeFilters": []}
+    document: dict[str, Any] = {
+        "timezone": "UTC",
+        "serverTime": now_ms,
+        "rateLimits": RATE_LIMITS,
+        "exchangeFilters": [],
+    }
     if section is USDM:
         document["futuresType"] = "U_MARGINED"
-        document["assets"] = [{"asset": a, "marginAvailable": True, "autoAssetExchange": "0"}
-                              for a in sorted({i.settle for i in instruments if i.settle})]
+        document["assets"] = [
+            {"asset": a, "marginAvailable": True, "autoAssetExchange": "0"}
+            for a in sorted({i.settle for i in instruments if i.settle})
+        ]
     document["symbols"] = [i.raw for i in instruments]
     return document

@@ -1,4 +1,4 @@
-"""Binance wire conventions shared by REST and WebSocket: errors, number formats, parameter parsing, signing."""
+"""Binance wire conventions shared by REST and WebSocket: errors, numbers, parameters, signing."""
 
 from __future__ import annotations
 
@@ -19,14 +19,25 @@ MAX_RECV_WINDOW = 60_000
 FUTURE_TOLERANCE_MS = 1_000  # Binance rejects timestamps more than 1 s ahead of its clock
 
 INTERVALS_MS = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
 }
 
 
 class BinanceError(Exception):
-    """An error answer: ``{"code": code, "msg": msg}`` with an HTTP status (400 unless the venue uses another)."""
+    """An error answer: ``{"code": code, "msg": msg}`` with an HTTP status (usually 400)."""
 
     def __init__(self, code: int, msg: str, status: int = 400) -> None:
         super().__init__(msg)
@@ -111,8 +122,10 @@ class Params:
         if unread:
             sent = len(self.values)
             raise BinanceError(
-                -1104, f"Not all sent parameters were read; read '{sent - len(unread)}' parameter(s) "
-                       f"but was sent '{sent}'.")
+                -1104,
+                f"Not all sent parameters were read; read '{sent - len(unread)}' parameter(s) "
+                f"but was sent '{sent}'.",
+            )
 
     def str(self, name: str, required: bool = False) -> str | None:
         value = self.values.get(name)
@@ -127,8 +140,11 @@ class Params:
         if raw is None:
             return None
         if not NUMBER.match(raw):
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      f"'^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")
+            raise BinanceError(
+                -1100,
+                f"Illegal characters found in parameter '{name}'; legal range is "
+                f"'^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.",
+            )
         try:
             return Decimal(raw)
         except InvalidOperation:
@@ -139,8 +155,9 @@ class Params:
         if raw is None:
             return None
         if not raw.lstrip("-").isdigit():
-            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                      f"'^-?[0-9]{{1,20}}$'.")
+            raise BinanceError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'."
+            )
         return int(raw)
 
     def symbols(self) -> list[str] | None:
@@ -153,8 +170,11 @@ class Params:
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, list) or not all(isinstance(s, str) for s in parsed):
-            raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'; legal range is "
-                                      "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.")
+            raise BinanceError(
+                -1100,
+                "Illegal characters found in parameter 'symbols'; legal range is "
+                '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
+            )
         return parsed
 
 
@@ -166,7 +186,7 @@ def strip_signature(raw: str) -> tuple[str, str | None]:
     kept, signature = [], None
     for part in raw.split("&") if raw else []:
         if part.startswith("signature="):
-            signature = part[len("signature="):]
+            signature = part[len("signature=") :]
         else:
             kept.append(part)
     return "&".join(kept), signature

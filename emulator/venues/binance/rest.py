@@ -1,4 +1,4 @@
-"""Binance REST: spot ``/api/v3``, wallet ``/sapi/v1``, USDⓈ-M ``/fapi/v1`` and COIN-M ``/dapi/v1`` market data."""
+"""Binance REST: spot ``/api/v3``, wallet ``/sapi/v1``, USDⓈ-M ``/fapi/v1``, COIN-M ``/dapi/v1``."""
 
 from __future__ import annotations
 
@@ -50,15 +50,36 @@ class BinanceRest:
         spot: list[tuple[str, str, Handler, set[str], bool]] = [
             ("GET", "/ping", self.ping, set(), False),
             ("GET", "/time", self.time, set(), False),
-            ("GET", "/exchangeInfo", self.exchange_info, {"symbol", "symbols", "permissions",
-                                                          "showPermissionSets", "symbolStatus"}, False),
+            (
+                "GET",
+                "/exchangeInfo",
+                self.exchange_info,
+                {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"},
+                False,
+            ),
             ("GET", "/depth", self.depth, {"symbol", "limit"}, False),
             ("GET", "/trades", self.trades, {"symbol", "limit"}, False),
-            ("GET", "/aggTrades", self.agg_trades, {"symbol", "fromId", "startTime", "endTime", "limit"}, False),
-            ("GET", "/klines", self.klines, {"symbol", "interval", "startTime", "endTime", "timeZone", "limit"},
-             False),
-            ("GET", "/uiKlines", self.klines, {"symbol", "interval", "startTime", "endTime", "timeZone", "limit"},
-             False),
+            (
+                "GET",
+                "/aggTrades",
+                self.agg_trades,
+                {"symbol", "fromId", "startTime", "endTime", "limit"},
+                False,
+            ),
+            (
+                "GET",
+                "/klines",
+                self.klines,
+                {"symbol", "interval", "startTime", "endTime", "timeZone", "limit"},
+                False,
+            ),
+            (
+                "GET",
+                "/uiKlines",
+                self.klines,
+                {"symbol", "interval", "startTime", "endTime", "timeZone", "limit"},
+                False,
+            ),
             ("GET", "/ticker/24hr", self.ticker_24hr, {"symbol", "symbols", "type"}, False),
             ("GET", "/ticker", self.ticker_24hr, {"symbol", "symbols", "type", "windowSize"}, False),
             ("GET", "/ticker/price", self.ticker_price, {"symbol", "symbols"}, False),
@@ -67,13 +88,29 @@ class BinanceRest:
             ("POST", "/order", self.create_order, ORDER_PARAMS, True),
             ("POST", "/order/test", self.test_order, ORDER_PARAMS | {"computeCommissionRates"}, True),
             ("GET", "/order", self.get_order, {"symbol", "orderId", "origClientOrderId"}, True),
-            ("DELETE", "/order", self.cancel_order, {"symbol", "orderId", "origClientOrderId", "newClientOrderId",
-                                                     "cancelRestrictions"}, True),
+            (
+                "DELETE",
+                "/order",
+                self.cancel_order,
+                {"symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"},
+                True,
+            ),
             ("GET", "/openOrders", self.open_orders, {"symbol"}, True),
             ("DELETE", "/openOrders", self.cancel_all, {"symbol"}, True),
-            ("GET", "/allOrders", self.all_orders, {"symbol", "orderId", "startTime", "endTime", "limit"}, True),
-            ("GET", "/myTrades", self.my_trades, {"symbol", "orderId", "startTime", "endTime", "fromId", "limit"},
-             True),
+            (
+                "GET",
+                "/allOrders",
+                self.all_orders,
+                {"symbol", "orderId", "startTime", "endTime", "limit"},
+                True,
+            ),
+            (
+                "GET",
+                "/myTrades",
+                self.my_trades,
+                {"symbol", "orderId", "startTime", "endTime", "fromId", "limit"},
+                True,
+            ),
         ]
         for method, path, handler, params, signed in spot:
             self._add(router, SPOT_HOSTS, method, "/api/v3" + path, SPOT, handler, params, signed)
@@ -102,10 +139,21 @@ class BinanceRest:
         for path, handler, params in futures:
             self._add(router, USDM_HOSTS, "GET", "/fapi/v1" + path, USDM, handler, params, False)
             self._add(router, COINM_HOSTS, "GET", "/dapi/v1" + path, COINM, handler, params, False)
-        self._add(router, USDM_HOSTS, "GET", "/fapi/v2/ticker/price", USDM, self.ticker_price, {"symbol"}, False)
+        self._add(
+            router, USDM_HOSTS, "GET", "/fapi/v2/ticker/price", USDM, self.ticker_price, {"symbol"}, False
+        )
 
-    def _add(self, router: Router, hosts: tuple[str, ...], method: str, path: str, section: Section,
-             handler: Handler, params: set[str] | frozenset[str], signed: bool) -> None:
+    def _add(
+        self,
+        router: Router,
+        hosts: tuple[str, ...],
+        method: str,
+        path: str,
+        section: Section,
+        handler: Handler,
+        params: set[str] | frozenset[str],
+        signed: bool,
+    ) -> None:
         accepted = frozenset(params) | (SIGNED if signed else frozenset())
 
         async def endpoint(request: VenueRequest) -> Any:
@@ -147,8 +195,9 @@ class BinanceRest:
             raise BinanceError(-1022, "Signature for this request is not valid.")
         return key
 
-    def instrument(self, section: Section, params: Params, name: str = "symbol",
-                   required: bool = True) -> Instrument | None:
+    def instrument(
+        self, section: Section, params: Params, name: str = "symbol", required: bool = True
+    ) -> Instrument | None:
         venue_id = params.str(name, required)
         if venue_id is None:
             return None
@@ -161,7 +210,7 @@ class BinanceRest:
         return [i for i in self.engine.catalogue.of(VENUE, *section.kinds) if section.owns(i)]
 
     def selected(self, section: Section, params: Params) -> tuple[list[Instrument], bool]:
-        """Instruments named by ``symbol`` or ``symbols`` (or all), and whether one object (not a list) is due."""
+        """Instruments named by ``symbol`` or ``symbols`` (or all), and whether to answer one object."""
         one = self.instrument(section, params, required=False)
         if one is not None:
             return [one], True
@@ -197,7 +246,9 @@ class BinanceRest:
         return {"serverTime": self.engine.clock.now_ms()}
 
     def exchange_info(self, section: Section, params: Params, _key: str | None) -> Any:
-        instruments, _ = self.selected(section, params) if section is SPOT else (self.instruments(section), False)
+        instruments, _ = (
+            self.selected(section, params) if section is SPOT else (self.instruments(section), False)
+        )
         return exchange_info(section, instruments, self.engine.clock.now_ms())
 
     def system_status(self, _section: Section, _params: Params, _key: str | None) -> Any:
@@ -210,8 +261,10 @@ class BinanceRest:
         assert instrument is not None
         limit = self.limit(params, 100 if section is SPOT else 500, 5000 if section is SPOT else 1000)
         book = self.market(instrument).book
-        levels = {side: [[fmt_price(instrument, p), fmt_qty(instrument, q)] for p, q in book.levels(side, limit)]
-                  for side in ("buy", "sell")}
+        levels = {
+            side: [[fmt_price(instrument, p), fmt_qty(instrument, q)] for p, q in book.levels(side, limit)]
+            for side in ("buy", "sell")
+        }
         result: dict[str, Any] = {"lastUpdateId": book.update_id}
         if section is not SPOT:
             now = self.engine.clock.now_ms()
@@ -226,10 +279,18 @@ class BinanceRest:
         assert instrument is not None
         limit = self.limit(params, 500, 1000)
         trades = list(self.market(instrument).trades)[-limit:]
-        return [{"id": t.id, "price": fmt_price(instrument, t.price), "qty": fmt_qty(instrument, t.qty),
-                 "quoteQty": fmt_price(instrument, t.price * t.qty), "time": t.ts_ms,
-                 "isBuyerMaker": t.taker_side == "sell", **({"isBestMatch": True} if section is SPOT else {})}
-                for t in trades]
+        return [
+            {
+                "id": t.id,
+                "price": fmt_price(instrument, t.price),
+                "qty": fmt_qty(instrument, t.qty),
+                "quoteQty": fmt_price(instrument, t.price * t.qty),
+                "time": t.ts_ms,
+                "isBuyerMaker": t.taker_side == "sell",
+                **({"isBestMatch": True} if section is SPOT else {}),
+            }
+            for t in trades
+        ]
 
     def agg_trades(self, section: Section, params: Params, _key: str | None) -> Any:
         instrument = self.instrument(section, params)
@@ -240,7 +301,9 @@ class BinanceRest:
         if from_id is not None:
             trades = [t for t in trades if t.id >= from_id][:limit]
         elif start is not None or end is not None:
-            trades = [t for t in trades if (start is None or t.ts_ms >= start) and (end is None or t.ts_ms <= end)]
+            trades = [
+                t for t in trades if (start is None or t.ts_ms >= start) and (end is None or t.ts_ms <= end)
+            ]
             trades = trades[:limit]
         else:
             trades = trades[-limit:]
@@ -255,12 +318,14 @@ class BinanceRest:
             raise BinanceError(-1120, "Invalid interval.")
         limit = self.limit(params, 500, 1000 if section is SPOT else 1500)
         candles = self.market(instrument).candles(
-            tf_ms, self.engine.clock.now_ms(), params.int("startTime"), params.int("endTime"), limit)
+            tf_ms, self.engine.clock.now_ms(), params.int("startTime"), params.int("endTime"), limit
+        )
         return [kline_row(instrument, c, tf_ms) for c in candles]
 
     def ticker_24hr(self, section: Section, params: Params, _key: str | None) -> Any:
-        instruments, single = self.selected(section, params) if section is SPOT else self._futures_selection(
-            section, params)
+        instruments, single = (
+            self.selected(section, params) if section is SPOT else self._futures_selection(section, params)
+        )
         mini = params.str("type") == "MINI"
         result = [self.ticker(section, i, mini) for i in instruments]
         return result[0] if single else result
@@ -283,31 +348,51 @@ class BinanceRest:
         if section is COINM:
             result["pair"] = instrument.raw.get("pair")
         if not mini:
-            result.update(priceChange=price(stats.change), priceChangePercent=f"{stats.change_percent}",
-                          weightedAvgPrice=price(stats.vwap.quantize(instrument.price_tick)))
+            result.update(
+                priceChange=price(stats.change),
+                priceChangePercent=f"{stats.change_percent}",
+                weightedAvgPrice=price(stats.vwap.quantize(instrument.price_tick)),
+            )
         if section is SPOT and not mini:
             bid = market.book.best("buy") or (stats.last, Decimal(0))
             ask = market.book.best("sell") or (stats.last, Decimal(0))
-            result.update(prevClosePrice=price(stats.open), lastPrice=price(stats.last), lastQty=qty(stats.last_qty),
-                          bidPrice=price(bid[0]), bidQty=qty(bid[1]), askPrice=price(ask[0]), askQty=qty(ask[1]))
+            result.update(
+                prevClosePrice=price(stats.open),
+                lastPrice=price(stats.last),
+                lastQty=qty(stats.last_qty),
+                bidPrice=price(bid[0]),
+                bidQty=qty(bid[1]),
+                askPrice=price(ask[0]),
+                askQty=qty(ask[1]),
+            )
         else:
             result.update(lastPrice=price(stats.last))
             if not mini:
                 result.update(lastQty=qty(stats.last_qty))
         quote_volume = price(stats.quote_volume.quantize(instrument.price_tick))
-        result.update(openPrice=price(stats.open), highPrice=price(stats.high), lowPrice=price(stats.low),
-                      volume=qty(stats.volume))
+        result.update(
+            openPrice=price(stats.open),
+            highPrice=price(stats.high),
+            lowPrice=price(stats.low),
+            volume=qty(stats.volume),
+        )
         if section is COINM:
             result["baseVolume"] = fmt_spot(stats.volume * instrument.contract_size / (stats.vwap or 1))
         else:
             result["quoteVolume"] = quote_volume
-        result.update(openTime=stats.open_ms, closeTime=stats.close_ms, firstId=stats.first_trade_id,
-                      lastId=stats.last_trade_id, count=stats.count)
+        result.update(
+            openTime=stats.open_ms,
+            closeTime=stats.close_ms,
+            firstId=stats.first_trade_id,
+            lastId=stats.last_trade_id,
+            count=stats.count,
+        )
         return result
 
     def ticker_price(self, section: Section, params: Params, _key: str | None) -> Any:
-        instruments, single = self.selected(section, params) if section is SPOT else self._futures_selection(
-            section, params)
+        instruments, single = (
+            self.selected(section, params) if section is SPOT else self._futures_selection(section, params)
+        )
         now = self.engine.clock.now_ms()
         result = []
         for i in instruments:
@@ -321,8 +406,9 @@ class BinanceRest:
         return result[0] if single else result
 
     def book_ticker(self, section: Section, params: Params, _key: str | None) -> Any:
-        instruments, single = self.selected(section, params) if section is SPOT else self._futures_selection(
-            section, params)
+        instruments, single = (
+            self.selected(section, params) if section is SPOT else self._futures_selection(section, params)
+        )
         result = [book_ticker(section, i, self.market(i), self.engine.clock.now_ms()) for i in instruments]
         return result[0] if single else result
 
@@ -337,11 +423,13 @@ class BinanceRest:
             if section is COINM:
                 row["pair"] = i.raw.get("pair")
             row.update(
-                markPrice=fmt_spot(market.mark_price), indexPrice=fmt_spot(market.index_price),
+                markPrice=fmt_spot(market.mark_price),
+                indexPrice=fmt_spot(market.index_price),
                 estimatedSettlePrice=fmt_spot(market.index_price),
                 lastFundingRate=f"{market.funding_rate():.8f}" if perpetual else "",
                 interestRate="0.00010000" if perpetual else "",
-                nextFundingTime=market.next_funding_ms(now) if perpetual else 0, time=now,
+                nextFundingTime=market.next_funding_ms(now) if perpetual else 0,
+                time=now,
             )
             result.append(row)
         return result[0] if single else result
@@ -358,8 +446,14 @@ class BinanceRest:
             market = self.market(i)
             for ts, rate in market.funding_history(now, 1000 if start is not None else limit):
                 if (start is None or ts >= start) and (end is None or ts <= end):
-                    rows.append({"symbol": i.id, "fundingTime": ts, "fundingRate": f"{rate:.8f}",
-                                 "markPrice": fmt_spot(market.mark_price)})
+                    rows.append(
+                        {
+                            "symbol": i.id,
+                            "fundingTime": ts,
+                            "fundingRate": f"{rate:.8f}",
+                            "markPrice": fmt_spot(market.mark_price),
+                        }
+                    )
         return rows[:limit] if start is not None else rows[-limit:]
 
     # --- wallet (sapi) ------------------------------------------------------------------------------------
@@ -377,9 +471,19 @@ class BinanceRest:
         return result
 
     def margin_pairs(self, _section: Section, params: Params, _key: str | None) -> Any:
-        return [{"id": n, "symbol": i.id, "base": i.base, "quote": i.quote, "isMarginTrade": True,
-                 "isBuyAllowed": True, "isSellAllowed": True}
-                for n, i in enumerate(self.instruments(SPOT), start=1) if i.raw.get("isMarginTradingAllowed")]
+        return [
+            {
+                "id": n,
+                "symbol": i.id,
+                "base": i.base,
+                "quote": i.quote,
+                "isMarginTrade": True,
+                "isBuyAllowed": True,
+                "isSellAllowed": True,
+            }
+            for n, i in enumerate(self.instruments(SPOT), start=1)
+            if i.raw.get("isMarginTradingAllowed")
+        ]
 
     # --- spot account and orders --------------------------------------------------------------------------
 
@@ -387,15 +491,33 @@ class BinanceRest:
         assert key is not None
         wallet = self.engine.wallet(VENUE, key)
         omit_zero = params.str("omitZeroBalances") == "true"
-        balances = [{"asset": a, "free": _f(b.free), "locked": _f(b.locked)}
-                    for a, b in sorted(wallet.balances.items()) if not omit_zero or b.total > 0]
+        balances = [
+            {"asset": a, "free": _f(b.free), "locked": _f(b.locked)}
+            for a, b in sorted(wallet.balances.items())
+            if not omit_zero or b.total > 0
+        ]
         return {
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
-                                "seller": "0.00000000"},
-            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.engine.clock.now_ms(),
-            "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": abs(hash(key)) % 10**9,
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": "0.00100000",
+                "taker": "0.00100000",
+                "buyer": "0.00000000",
+                "seller": "0.00000000",
+            },
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.engine.clock.now_ms(),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": abs(hash(key)) % 10**9,
         }
 
     def _order_request(self, params: Params) -> dict[str, Any]:
@@ -404,7 +526,9 @@ class BinanceRest:
         assert instrument is not None
         side = (params.str("side", required=True) or "").upper()
         if side not in ("BUY", "SELL"):
-            raise BinanceError(-1100, "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL'.")
+            raise BinanceError(
+                -1100, "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL'."
+            )
         order_type = (params.str("type", required=True) or "").upper()
         if order_type not in SUPPORTED_TYPES | UNSUPPORTED_TYPES:
             raise BinanceError(-1116, "Invalid orderType.")
@@ -425,18 +549,27 @@ class BinanceRest:
             if price is None:
                 raise mandatory("price")
         elif quantity is None and quote is None:
-            raise BinanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+            raise BinanceError(
+                -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+            )
         elif price is not None:
             raise BinanceError(-1106, "Parameter 'price' sent when not required.")
         return dict(
-            symbol=instrument.symbol, side="buy" if side == "BUY" else "sell",
+            symbol=instrument.symbol,
+            side="buy" if side == "BUY" else "sell",
             type="market" if order_type == "MARKET" else "limit",
-            amount=quantity, price=price, quote_amount=quote if quantity is None else None,
-            client_id=params.str("newClientOrderId"), time_in_force=tif or "GTC",  # type: ignore[arg-type]
+            amount=quantity,
+            price=price,
+            quote_amount=quote if quantity is None else None,
+            client_id=params.str("newClientOrderId"),
+            time_in_force=tif or "GTC",  # type: ignore[arg-type]
             post_only=order_type == "LIMIT_MAKER",
-            extra={"type": order_type, "stp": params.str("selfTradePreventionMode") or "EXPIRE_MAKER",
-                   "iceberg": params.decimal("icebergQty"),
-                   "respType": (params.str("newOrderRespType") or "FULL").upper()},
+            extra={
+                "type": order_type,
+                "stp": params.str("selfTradePreventionMode") or "EXPIRE_MAKER",
+                "iceberg": params.decimal("icebergQty"),
+                "respType": (params.str("newOrderRespType") or "FULL").upper(),
+            },
         )
 
     def create_order(self, _section: Section, params: Params, key: str | None) -> Any:
@@ -454,7 +587,9 @@ class BinanceRest:
         assert instrument is not None
         order_id, client_id = params.int("orderId"), params.str("origClientOrderId")
         if order_id is None and client_id is None:
-            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+            raise BinanceError(
+                -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            )
         return self.engine.find_order(VENUE, key, instrument.symbol, order_id, client_id)
 
     def get_order(self, _section: Section, params: Params, key: str | None) -> Any:
@@ -494,9 +629,14 @@ class BinanceRest:
         assert instrument is not None
         from_id, start, end = params.int("orderId"), params.int("startTime"), params.int("endTime")
         limit = self.limit(params, 500, 1000)
-        orders = [o for o in self.engine.ledger(VENUE, key).orders.values() if o.symbol == instrument.symbol
-                  and (from_id is None or o.id >= from_id) and (start is None or o.created_ms >= start)
-                  and (end is None or o.created_ms <= end)]
+        orders = [
+            o
+            for o in self.engine.ledger(VENUE, key).orders.values()
+            if o.symbol == instrument.symbol
+            and (from_id is None or o.id >= from_id)
+            and (start is None or o.created_ms >= start)
+            and (end is None or o.created_ms <= end)
+        ]
         orders = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
         return [order_json(o, self.engine.catalogue) for o in orders]
 
@@ -507,36 +647,78 @@ class BinanceRest:
         order_id, from_id = params.int("orderId"), params.int("fromId")
         start, end = params.int("startTime"), params.int("endTime")
         limit = self.limit(params, 500, 1000)
-        fills = [f for f in self.engine.ledger(VENUE, key).fills if f.symbol == instrument.symbol
-                 and (order_id is None or f.order_id == order_id) and (from_id is None or f.trade_id >= from_id)
-                 and (start is None or f.ts_ms >= start) and (end is None or f.ts_ms <= end)]
+        fills = [
+            f
+            for f in self.engine.ledger(VENUE, key).fills
+            if f.symbol == instrument.symbol
+            and (order_id is None or f.order_id == order_id)
+            and (from_id is None or f.trade_id >= from_id)
+            and (start is None or f.ts_ms >= start)
+            and (end is None or f.ts_ms <= end)
+        ]
         fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
         return [my_trade(instrument, f) for f in fills]
 
 
 SUPPORTED_TYPES = frozenset({"LIMIT", "MARKET", "LIMIT_MAKER"})
 UNSUPPORTED_TYPES = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
-ORDER_PARAMS = frozenset({
-    "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId",
-    "strategyId", "strategyType", "stopPrice", "trailingDelta", "icebergQty", "newOrderRespType",
-    "selfTradePreventionMode", "pegPriceType", "pegOffsetValue", "pegOffsetType",
-})
+ORDER_PARAMS = frozenset(
+    {
+        "symbol",
+        "side",
+        "type",
+        "timeInForce",
+        "quantity",
+        "quoteOrderQty",
+        "price",
+        "newClientOrderId",
+        "strategyId",
+        "strategyType",
+        "stopPrice",
+        "trailingDelta",
+        "icebergQty",
+        "newOrderRespType",
+        "selfTradePreventionMode",
+        "pegPriceType",
+        "pegOffsetValue",
+        "pegOffsetType",
+    }
+)
 
 
-# --- serialisers ----------------------------------------------------------------------------------------------
+# --- serialisers ------------------------------------------------------------------------------------------
 
 
 def agg_trade(instrument: Instrument, trade: Trade) -> dict[str, Any]:
     # Every emulated trade is its own aggregate, so a = f = l = the trade id.
-    return {"a": trade.id, "p": fmt_price(instrument, trade.price), "q": fmt_qty(instrument, trade.qty),
-            "f": trade.id, "l": trade.id, "T": trade.ts_ms, "m": trade.taker_side == "sell", "M": True}
+    return {
+        "a": trade.id,
+        "p": fmt_price(instrument, trade.price),
+        "q": fmt_qty(instrument, trade.qty),
+        "f": trade.id,
+        "l": trade.id,
+        "T": trade.ts_ms,
+        "m": trade.taker_side == "sell",
+        "M": True,
+    }
 
 
 def kline_row(instrument: Instrument, candle: Candle, tf_ms: int) -> list[Any]:
     price, qty = (lambda v: fmt_price(instrument, v)), (lambda v: fmt_qty(instrument, v))
-    return [candle.open_ms, price(candle.open), price(candle.high), price(candle.low), price(candle.close),
-            qty(candle.volume), candle.open_ms + tf_ms - 1, fmt_spot(candle.quote_volume), candle.trades,
-            qty(candle.taker_buy_volume), fmt_spot(candle.taker_buy_quote), "0"]
+    return [
+        candle.open_ms,
+        price(candle.open),
+        price(candle.high),
+        price(candle.low),
+        price(candle.close),
+        qty(candle.volume),
+        candle.open_ms + tf_ms - 1,
+        fmt_spot(candle.quote_volume),
+        candle.trades,
+        qty(candle.taker_buy_volume),
+        fmt_spot(candle.taker_buy_quote),
+        "0",
+    ]
 
 
 def book_ticker(section: Section, instrument: Instrument, market: Market, now_ms: int) -> dict[str, Any]:
@@ -545,8 +727,12 @@ def book_ticker(section: Section, instrument: Instrument, market: Market, now_ms
     row: dict[str, Any] = {"symbol": instrument.id}
     if section is COINM:
         row["pair"] = instrument.raw.get("pair")
-    row.update(bidPrice=fmt_price(instrument, bid[0]), bidQty=fmt_qty(instrument, bid[1]),
-               askPrice=fmt_price(instrument, ask[0]), askQty=fmt_qty(instrument, ask[1]))
+    row.update(
+        bidPrice=fmt_price(instrument, bid[0]),
+        bidQty=fmt_qty(instrument, bid[1]),
+        askPrice=fmt_price(instrument, ask[0]),
+        askQty=fmt_qty(instrument, ask[1]),
+    )
     if section is not SPOT:
         row.update(time=now_ms, lastUpdateId=market.book.update_id)
     return row
@@ -573,11 +759,17 @@ def order_json(order: Order, catalogue: Any) -> dict[str, Any]:
     """``GET /api/v3/order`` shape (also ``openOrders`` and ``allOrders``)."""
     instrument = _instrument_of(order, catalogue)
     return {
-        "symbol": instrument.id, "orderId": order.id, "orderListId": -1, "clientOrderId": order.client_id,
+        "symbol": instrument.id,
+        "orderId": order.id,
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
         **_common(order, instrument),
-        "stopPrice": _f(Decimal(0)), "icebergQty": _f(order.extra.get("iceberg") or Decimal(0)),
+        "stopPrice": _f(Decimal(0)),
+        "icebergQty": _f(order.extra.get("iceberg") or Decimal(0)),
         "time": order.created_ms,
-        "updateTime": order.updated_ms, "isWorking": True, "workingTime": order.created_ms,
+        "updateTime": order.updated_ms,
+        "isWorking": True,
+        "workingTime": order.created_ms,
         "origQuoteOrderQty": _f(order.quote_amount or Decimal(0)),
         "selfTradePreventionMode": order.extra.get("stp", "EXPIRE_MAKER"),
     }
@@ -586,36 +778,72 @@ def order_json(order: Order, catalogue: Any) -> dict[str, Any]:
 def order_ack(order: Order, catalogue: Any, resp_type: str) -> dict[str, Any]:
     """``POST /api/v3/order`` shape for newOrderRespType ACK, RESULT or FULL."""
     instrument = _instrument_of(order, catalogue)
-    result: dict[str, Any] = {"symbol": instrument.id, "orderId": order.id, "orderListId": -1,
-                              "clientOrderId": order.client_id, "transactTime": order.created_ms}
+    result: dict[str, Any] = {
+        "symbol": instrument.id,
+        "orderId": order.id,
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
+        "transactTime": order.created_ms,
+    }
     if resp_type == "ACK":
         return result
     common = _common(order, instrument)
-    result.update(price=common["price"], origQty=common["origQty"], executedQty=common["executedQty"],
-                  origQuoteOrderQty=_f(order.quote_amount or Decimal(0)),
-                  cummulativeQuoteQty=common["cummulativeQuoteQty"], status=common["status"],
-                  timeInForce=common["timeInForce"], type=common["type"], side=common["side"],
-                  workingTime=order.created_ms)
+    result.update(
+        price=common["price"],
+        origQty=common["origQty"],
+        executedQty=common["executedQty"],
+        origQuoteOrderQty=_f(order.quote_amount or Decimal(0)),
+        cummulativeQuoteQty=common["cummulativeQuoteQty"],
+        status=common["status"],
+        timeInForce=common["timeInForce"],
+        type=common["type"],
+        side=common["side"],
+        workingTime=order.created_ms,
+    )
     if order.extra.get("iceberg") is not None:  # echoed only when the order has one
         result["icebergQty"] = _f(order.extra["iceberg"])
     if resp_type == "FULL":
-        result["fills"] = [{"price": _f(f.price), "qty": _f(f.qty), "commission": _f(f.fee),
-                            "commissionAsset": f.fee_asset, "tradeId": f.trade_id} for f in order.fills]
+        result["fills"] = [
+            {
+                "price": _f(f.price),
+                "qty": _f(f.qty),
+                "commission": _f(f.fee),
+                "commissionAsset": f.fee_asset,
+                "tradeId": f.trade_id,
+            }
+            for f in order.fills
+        ]
     result["selfTradePreventionMode"] = order.extra.get("stp", "EXPIRE_MAKER")
     return result
 
 
 def cancel_json(order: Order, catalogue: Any, new_client_id: str | None) -> dict[str, Any]:
     instrument = _instrument_of(order, catalogue)
-    return {"symbol": instrument.id, "origClientOrderId": order.client_id, "orderId": order.id,
-            "orderListId": -1, "clientOrderId": new_client_id or f"emu-cancel-{order.id}",
-            "transactTime": order.updated_ms, **_common(order, instrument),
-            "selfTradePreventionMode": order.extra.get("stp", "EXPIRE_MAKER")}
+    return {
+        "symbol": instrument.id,
+        "origClientOrderId": order.client_id,
+        "orderId": order.id,
+        "orderListId": -1,
+        "clientOrderId": new_client_id or f"emu-cancel-{order.id}",
+        "transactTime": order.updated_ms,
+        **_common(order, instrument),
+        "selfTradePreventionMode": order.extra.get("stp", "EXPIRE_MAKER"),
+    }
 
 
 def my_trade(instrument: Instrument, fill: Fill) -> dict[str, Any]:
-    return {"symbol": instrument.id, "id": fill.trade_id, "orderId": fill.order_id, "orderListId": -1,
-            "price": _f(fill.price), "qty": _f(fill.qty), "quoteQty": _f(fill.quote_qty),
-            "commission": _f(fill.fee), "commissionAsset": fill.fee_asset, "time": fill.ts_ms,
-            "isBuyer": fill.side == "buy", "isMaker": fill.maker, "isBestMatch": True}
-
+    return {
+        "symbol": instrument.id,
+        "id": fill.trade_id,
+        "orderId": fill.order_id,
+        "orderListId": -1,
+        "price": _f(fill.price),
+        "qty": _f(fill.qty),
+        "quoteQty": _f(fill.quote_qty),
+        "commission": _f(fill.fee),
+        "commissionAsset": fill.fee_asset,
+        "time": fill.ts_ms,
+        "isBuyer": fill.side == "buy",
+        "isMaker": fill.maker,
+        "isBestMatch": True,
+    }

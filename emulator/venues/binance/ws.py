@@ -10,20 +10,27 @@ Every payload carries ``emitUs`` (microseconds, when the emulator produced it) b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from emulator.catalogue import Instrument
-from emulator.engine import Engine
-from emulator.market import bucket_start
+from emulator.engine import Clock, Engine
+from emulator.market import Market, bucket_start
 from emulator.routing import Router
 from emulator.venues.binance.instruments import COINM, SPOT, USDM, VENUE, Section
 from emulator.venues.binance.protocol import INTERVALS_MS, fmt_price, fmt_qty
 from emulator.venues.binance.rest import agg_trade
 from emulator.ws import Subscription, WsConnection
 
-HOSTS: dict[str, Section] = {"stream.binance.com": SPOT, "fstream.binance.com": USDM, "dstream.binance.com": COINM}
+HOSTS: dict[str, Section] = {
+    "stream.binance.com": SPOT,
+    "fstream.binance.com": USDM,
+    "dstream.binance.com": COINM,
+}
 PREFIXES = {
     SPOT: ("/ws", "/stream"),
     USDM: ("/ws", "/stream", "/public/ws", "/public/stream", "/market/ws", "/market/stream"),
@@ -66,8 +73,12 @@ class BinanceStreams:
         if method == "SUBSCRIBE":
             bad = [n for n in params if not isinstance(n, str) or self.parse(conn, n) is None]
             if bad:
-                conn.send({"error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]!r}"},
-                           "id": request_id})
+                conn.send(
+                    {
+                        "error": {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]!r}"},
+                        "id": request_id,
+                    }
+                )
                 return
             for name in params:
                 self.subscribe(conn, name)
@@ -84,8 +95,9 @@ class BinanceStreams:
         elif method == "GET_PROPERTY" and params[:1] == ["combined"]:
             conn.send({"result": conn.state["combined"], "id": request_id})
         else:
-            conn.send({"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"},
-                       "id": request_id})
+            conn.send(
+                {"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}, "id": request_id}
+            )
 
     # --- streams ------------------------------------------------------------------------------------------
 
@@ -111,160 +123,292 @@ class BinanceStreams:
         if parsed is None:
             return
         instrument, channel, options = parsed
-        market = self.engine.market(VENUE, instrument.symbol)
-        section: Section = conn.state["section"]
-        clock = self.engine.clock
+        stream = Stream(
+            name,
+            conn,
+            instrument,
+            self.engine.market(VENUE, instrument.symbol),
+            conn.state["section"],
+            options,
+            self.engine.clock,
+        )
+        builder = BUILDERS.get(channel) or (kline_poll if channel.startswith("kline_") else None)
+        assert builder is not None  # parse() only accepts known channels
+        conn.subscriptions[name] = Subscription(name, builder(stream, channel))
 
-        def wrap(payload: dict[str, Any]) -> Any:
-            payload["emitUs"] = clock.now_us()
-            return {"stream": name, "data": payload} if conn.state["combined"] else payload
 
-        state: dict[str, Any] = {"last_sent": 0}
+@dataclass
+class Stream:
+    """What a stream's poll function needs: where it goes, what it reads, how it prints numbers."""
 
-        def due(now: int, interval: int) -> bool:
-            if now - state["last_sent"] < interval:
-                return False
-            state["last_sent"] = now
-            return True
+    name: str
+    conn: WsConnection
+    instrument: Instrument
+    market: Market
+    section: Section
+    options: list[str]
+    clock: Clock
+    last_sent: int = 0
 
-        price, qty = (lambda v: fmt_price(instrument, v)), (lambda v: fmt_qty(instrument, v))
+    def wrap(self, payload: dict[str, Any]) -> Any:
+        """Stamp the emit time and wrap for combined streams."""
+        payload["emitUs"] = self.clock.now_us()
+        return {"stream": self.name, "data": payload} if self.conn.state["combined"] else payload
 
-        if channel in ("trade", "aggTrade"):
-            state["trade_id"] = market.last_trade.id if market.last_trade else -1
+    def due(self, now: int, interval: int) -> bool:
+        if now - self.last_sent < interval:
+            return False
+        self.last_sent = now
+        return True
 
-            def poll(now: int) -> list[Any]:
-                trades = market.trades_after(state["trade_id"])
-                if trades:
-                    state["trade_id"] = trades[-1].id
-                out = []
-                for t in trades:
-                    if channel == "aggTrade":
-                        payload = {"e": "aggTrade", "E": now, "s": instrument.id, **agg_trade(instrument, t)}
-                    else:
-                        payload = {"e": "trade", "E": now, "s": instrument.id, "t": t.id, "p": price(t.price),
-                                   "q": qty(t.qty), "T": t.ts_ms, "m": t.taker_side == "sell", "M": True}
-                    if section is not SPOT:
-                        payload.pop("M", None)
-                    out.append(wrap(payload))
-                return out
+    def price(self, value: Decimal) -> str:
+        return fmt_price(self.instrument, value)
 
-        elif channel in ("ticker", "miniTicker"):
+    def qty(self, value: Decimal) -> str:
+        return fmt_qty(self.instrument, value)
 
-            def poll(now: int) -> list[Any]:
-                if not due(now, 1000):
-                    return []
-                stats = market.ticker(now)
-                payload: dict[str, Any] = {"e": "24hrTicker" if channel == "ticker" else "24hrMiniTicker",
-                                           "E": now, "s": instrument.id}
-                if channel == "ticker":
-                    bid = market.book.best("buy") or (stats.last, 0)
-                    ask = market.book.best("sell") or (stats.last, 0)
-                    payload.update(p=price(stats.change), P=f"{stats.change_percent}",
-                                   w=price(stats.vwap.quantize(instrument.price_tick)))
-                    if section is SPOT:
-                        payload.update(x=price(stats.open))
-                    payload.update(c=price(stats.last), Q=qty(stats.last_qty))
-                    if section is SPOT:
-                        payload.update(b=price(bid[0]), B=qty(bid[1]), a=price(ask[0]), A=qty(ask[1]))
-                    payload.update(o=price(stats.open), h=price(stats.high), l=price(stats.low),
-                                   v=qty(stats.volume), q=price(stats.quote_volume.quantize(instrument.price_tick)),
-                                   O=stats.open_ms, C=stats.close_ms, F=stats.first_trade_id, L=stats.last_trade_id,
-                                   n=stats.count)
-                else:
-                    payload.update(c=price(stats.last), o=price(stats.open), h=price(stats.high),
-                                   l=price(stats.low), v=qty(stats.volume),
-                                   q=price(stats.quote_volume.quantize(instrument.price_tick)))
-                return [wrap(payload)]
 
-        elif channel == "bookTicker":
-            state["top"] = None
+Poll = Callable[[int], list[Any]]
 
-            def poll(now: int) -> list[Any]:
-                top = (market.book.best("buy"), market.book.best("sell"))
-                if top == state["top"] or None in top:
-                    return []
-                state["top"] = top
-                (bid, bid_qty), (ask, ask_qty) = top  # type: ignore[misc]
-                payload: dict[str, Any] = {}
-                if section is not SPOT:  # spot bookTicker has no event type/time; futures have both
-                    payload.update(e="bookTicker", E=now, T=market.book.ts_ms)
-                payload.update(u=market.book.update_id, s=instrument.id, b=price(bid), B=qty(bid_qty),
-                               a=price(ask), A=qty(ask_qty))
-                return [wrap(payload)]
 
-        elif channel == "depth":
-            # Spot: @depth every 1000 ms, @depth@100ms; futures default 250 ms. Diffs since the last push are
-            # merged into one event with first/last update ids U/u (futures add pu, the previous u).
-            interval = 100 if "100ms" in options else (1000 if section is SPOT else 250)
-            state["u"] = market.book.update_id
+def trade_poll(s: Stream, channel: str) -> Poll:
+    """@trade / @aggTrade: every new trade, as it happens."""
+    cursor = s.market.last_trade.id if s.market.last_trade else -1
 
-            def poll(now: int) -> list[Any]:
-                if now - state["last_sent"] < interval:
-                    return []
-                diffs = market.book.diffs_after(state["u"])
-                if diffs is None:  # fell out of the history: skip ahead, clients see the gap and resync
-                    state["u"] = market.book.update_id
-                    return []
-                if not diffs:
-                    return []
-                state["last_sent"] = now
-                bids: dict[Any, Any] = {}
-                asks: dict[Any, Any] = {}
-                for diff in diffs:
-                    bids.update(diff.bids)
-                    asks.update(diff.asks)
-                payload: dict[str, Any] = {"e": "depthUpdate", "E": now}
-                if section is not SPOT:
-                    payload["T"] = diffs[-1].ts_ms
-                payload.update(s=instrument.id, U=diffs[0].first, u=diffs[-1].last)
-                if section is not SPOT:
-                    payload["pu"] = state["u"]
-                payload.update(b=[[price(p), qty(q)] for p, q in sorted(bids.items(), reverse=True)],
-                               a=[[price(p), qty(q)] for p, q in sorted(asks.items())])
-                state["u"] = diffs[-1].last
-                return [wrap(payload)]
+    def poll(now: int) -> list[Any]:
+        nonlocal cursor
+        out = []
+        for t in s.market.trades_after(cursor):
+            cursor = t.id
+            if channel == "aggTrade":
+                payload = {"e": "aggTrade", "E": now, "s": s.instrument.id, **agg_trade(s.instrument, t)}
+            else:
+                payload = {
+                    "e": "trade",
+                    "E": now,
+                    "s": s.instrument.id,
+                    "t": t.id,
+                    "p": s.price(t.price),
+                    "q": s.qty(t.qty),
+                    "T": t.ts_ms,
+                    "m": t.taker_side == "sell",
+                    "M": True,
+                }
+            if s.section is not SPOT:  # futures trades have no "ignore" flag
+                payload.pop("M", None)
+            out.append(s.wrap(payload))
+        return out
 
-        elif channel == "markPrice":
-            interval = 1000 if options else 3000
+    return poll
 
-            def poll(now: int) -> list[Any]:
-                if not due(now, interval):
-                    return []
-                perpetual = instrument.kind == "swap"
-                return [wrap({"e": "markPriceUpdate", "E": now, "s": instrument.id, "p": price(market.mark_price),
-                              "i": price(market.index_price), "P": price(market.index_price),
-                              "r": f"{market.funding_rate():.8f}" if perpetual else "",
-                              "T": market.next_funding_ms(now) if perpetual else 0})]
 
-        else:  # kline_<interval>: spot pushes every 1000 ms (2000 ms documented for >1s), futures 250 ms
-            interval_name = channel[6:]
-            tf_ms = INTERVALS_MS[interval_name]
-            push_ms = 1000 if section is SPOT else 250
-            state["bucket"] = bucket_start(clock.now_ms(), tf_ms)
+def ticker_poll(s: Stream, channel: str) -> Poll:
+    """@ticker / @miniTicker: rolling 24 h statistics every 1000 ms."""
 
-            def poll(now: int) -> list[Any]:
-                out = []
-                bucket = bucket_start(now, tf_ms)
-                if bucket != state["bucket"]:  # the previous candle closed: send it once more with x=true
-                    out.extend(self._kline(instrument, market, tf_ms, interval_name, state["bucket"], now, True))
-                    state["bucket"] = bucket
-                    state["last_sent"] = now
-                elif due(now, push_ms):
-                    out.extend(self._kline(instrument, market, tf_ms, interval_name, bucket, now, False))
-                return [wrap(p) for p in out]
+    def poll(now: int) -> list[Any]:
+        if not s.due(now, 1000):
+            return []
+        stats = s.market.ticker(now)
+        quote_volume = s.price(stats.quote_volume.quantize(s.instrument.price_tick))
+        if channel == "miniTicker":
+            return [
+                s.wrap(
+                    {
+                        "e": "24hrMiniTicker",
+                        "E": now,
+                        "s": s.instrument.id,
+                        "c": s.price(stats.last),
+                        "o": s.price(stats.open),
+                        "h": s.price(stats.high),
+                        "l": s.price(stats.low),
+                        "v": s.qty(stats.volume),
+                        "q": quote_volume,
+                    }
+                )
+            ]
+        payload: dict[str, Any] = {
+            "e": "24hrTicker",
+            "E": now,
+            "s": s.instrument.id,
+            "p": s.price(stats.change),
+            "P": f"{stats.change_percent}",
+            "w": s.price(stats.vwap.quantize(s.instrument.price_tick)),
+        }
+        if s.section is SPOT:  # futures tickers carry neither the previous close nor the top of book
+            bid = s.market.book.best("buy") or (stats.last, Decimal(0))
+            ask = s.market.book.best("sell") or (stats.last, Decimal(0))
+            payload.update(
+                x=s.price(stats.open), b=s.price(bid[0]), B=s.qty(bid[1]), a=s.price(ask[0]), A=s.qty(ask[1])
+            )
+        payload.update(
+            c=s.price(stats.last),
+            Q=s.qty(stats.last_qty),
+            o=s.price(stats.open),
+            h=s.price(stats.high),
+            l=s.price(stats.low),
+            v=s.qty(stats.volume),
+            q=quote_volume,
+            O=stats.open_ms,
+            C=stats.close_ms,
+            F=stats.first_trade_id,
+            L=stats.last_trade_id,
+            n=stats.count,
+        )
+        return [s.wrap(payload)]
 
-        conn.subscriptions[name] = Subscription(name, poll)
+    return poll
 
-    def _kline(self, instrument: Instrument, market: Any, tf_ms: int, interval: str, bucket: int, now: int,
-               closed: bool) -> list[dict[str, Any]]:
-        candles = market.candles(tf_ms, now, start_ms=bucket, end_ms=bucket, limit=1)
+
+def book_ticker_poll(s: Stream, _channel: str) -> Poll:
+    """@bookTicker: every change of the best bid or ask."""
+    last_top: tuple[Any, Any] | None = None
+
+    def poll(now: int) -> list[Any]:
+        nonlocal last_top
+        bid, ask = s.market.book.best("buy"), s.market.book.best("sell")
+        if (bid, ask) == last_top or bid is None or ask is None:
+            return []
+        last_top = (bid, ask)
+        payload: dict[str, Any] = {}
+        if s.section is not SPOT:  # spot bookTicker has no event type or time; futures have both
+            payload.update(e="bookTicker", E=now, T=s.market.book.ts_ms)
+        payload.update(
+            u=s.market.book.update_id,
+            s=s.instrument.id,
+            b=s.price(bid[0]),
+            B=s.qty(bid[1]),
+            a=s.price(ask[0]),
+            A=s.qty(ask[1]),
+        )
+        return [s.wrap(payload)]
+
+    return poll
+
+
+def depth_poll(s: Stream, _channel: str) -> Poll:
+    """@depth: the book diffs since the last push merged into one event with first/last update ids U/u
+    (futures add pu, the previous u). Spot pushes every 1000 ms or 100 ms (@100ms), futures every 250 ms."""
+    interval = 100 if "100ms" in s.options else (1000 if s.section is SPOT else 250)
+    cursor = s.market.book.update_id
+
+    def poll(now: int) -> list[Any]:
+        nonlocal cursor
+        if now - s.last_sent < interval:
+            return []
+        diffs = s.market.book.diffs_after(cursor)
+        if diffs is None:  # fell out of the history: skip ahead; clients see the gap and resync
+            cursor = s.market.book.update_id
+            return []
+        if not diffs:
+            return []
+        s.last_sent = now
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
+        for diff in diffs:
+            bids.update(diff.bids)
+            asks.update(diff.asks)
+        payload: dict[str, Any] = {"e": "depthUpdate", "E": now}
+        if s.section is not SPOT:
+            payload["T"] = diffs[-1].ts_ms
+        payload.update(s=s.instrument.id, U=diffs[0].first, u=diffs[-1].last)
+        if s.section is not SPOT:
+            payload["pu"] = cursor
+        payload.update(
+            b=[[s.price(p), s.qty(q)] for p, q in sorted(bids.items(), reverse=True)],
+            a=[[s.price(p), s.qty(q)] for p, q in sorted(asks.items())],
+        )
+        cursor = diffs[-1].last
+        return [s.wrap(payload)]
+
+    return poll
+
+
+def mark_price_poll(s: Stream, _channel: str) -> Poll:
+    """@markPrice (futures): mark, index and funding every 3 s, or every 1 s with @1s."""
+    interval = 1000 if s.options else 3000
+    perpetual = s.instrument.kind == "swap"
+
+    def poll(now: int) -> list[Any]:
+        if not s.due(now, interval):
+            return []
+        return [
+            s.wrap(
+                {
+                    "e": "markPriceUpdate",
+                    "E": now,
+                    "s": s.instrument.id,
+                    "p": s.price(s.market.mark_price),
+                    "i": s.price(s.market.index_price),
+                    "P": s.price(s.market.index_price),
+                    "r": f"{s.market.funding_rate():.8f}" if perpetual else "",
+                    "T": s.market.next_funding_ms(now) if perpetual else 0,
+                }
+            )
+        ]
+
+    return poll
+
+
+def kline_poll(s: Stream, channel: str) -> Poll:
+    """@kline_<interval>: open candle every 1000 ms (futures 250 ms), a closing one once with x=true."""
+    interval = channel.removeprefix("kline_")
+    tf_ms = INTERVALS_MS[interval]
+    push_ms = 1000 if s.section is SPOT else 250
+    open_bucket = bucket_start(s.clock.now_ms(), tf_ms)
+
+    def event(bucket: int, now: int, closed: bool) -> list[Any]:
+        candles = s.market.candles(tf_ms, now, start_ms=bucket, end_ms=bucket, limit=1)
         if not candles:
             return []
         c = candles[0]
-        price, qty = (lambda v: fmt_price(instrument, v)), (lambda v: fmt_qty(instrument, v))
-        return [{"e": "kline", "E": now, "s": instrument.id, "k": {
-            "t": c.open_ms, "T": c.open_ms + tf_ms - 1, "s": instrument.id, "i": interval,
-            "f": c.first_trade_id, "L": c.last_trade_id, "o": price(c.open), "c": price(c.close),
-            "h": price(c.high), "l": price(c.low), "v": qty(c.volume), "n": c.trades, "x": closed,
-            "q": price(c.quote_volume.quantize(instrument.price_tick)), "V": qty(c.taker_buy_volume),
-            "Q": price(c.taker_buy_quote.quantize(instrument.price_tick)), "B": "0"}}]
+        tick = s.instrument.price_tick
+        return [
+            s.wrap(
+                {
+                    "e": "kline",
+                    "E": now,
+                    "s": s.instrument.id,
+                    "k": {
+                        "t": c.open_ms,
+                        "T": c.open_ms + tf_ms - 1,
+                        "s": s.instrument.id,
+                        "i": interval,
+                        "f": c.first_trade_id,
+                        "L": c.last_trade_id,
+                        "o": s.price(c.open),
+                        "c": s.price(c.close),
+                        "h": s.price(c.high),
+                        "l": s.price(c.low),
+                        "v": s.qty(c.volume),
+                        "n": c.trades,
+                        "x": closed,
+                        "q": s.price(c.quote_volume.quantize(tick)),
+                        "V": s.qty(c.taker_buy_volume),
+                        "Q": s.price(c.taker_buy_quote.quantize(tick)),
+                        "B": "0",
+                    },
+                }
+            )
+        ]
+
+    def poll(now: int) -> list[Any]:
+        nonlocal open_bucket
+        bucket = bucket_start(now, tf_ms)
+        if bucket != open_bucket:
+            closed = event(open_bucket, now, True)
+            open_bucket, s.last_sent = bucket, now
+            return closed
+        return event(bucket, now, False) if s.due(now, push_ms) else []
+
+    return poll
+
+
+BUILDERS: dict[str, Callable[[Stream, str], Poll]] = {
+    "trade": trade_poll,
+    "aggTrade": trade_poll,
+    "ticker": ticker_poll,
+    "miniTicker": ticker_poll,
+    "bookTicker": book_ticker_poll,
+    "depth": depth_poll,
+    "markPrice": mark_price_poll,
+}
