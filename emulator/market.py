@@ -432,10 +432,8 @@ class Market:
             hi = max(o, c) * (1 + abs(rng.gauss(0.0, sigma / 2)))
             lo = min(o, c) * (1 - abs(rng.gauss(0.0, sigma / 2)))
             volume = 50_000 * minutes * rng.uniform(0.5, 1.5) / c
-            candle = Candle(
-                open_ms,
-                *(max(self.tick, snap(Decimal(repr(x)), self.tick)) for x in (o, hi, lo, c)),
-            )
+            o_, h_, l_, c_ = (max(self.tick, snap(Decimal(repr(x)), self.tick)) for x in (o, hi, lo, c))
+            candle = Candle(open_ms, o_, h_, l_, c_)
             candle.volume = snap(Decimal(repr(volume)), self.instrument.amount_step)
             candle.quote_volume = (candle.volume * candle.close).quantize(Decimal("0.00000001"))
             candle.trades = max(1, int(minutes * rng.uniform(20, 80)))

@@ -127,7 +127,7 @@ class Params:
                 f"but was sent '{sent}'.",
             )
 
-    def str(self, name: str, required: bool = False) -> str | None:
+    def text(self, name: str, required: bool = False) -> str | None:
         value = self.values.get(name)
         if value in (None, ""):
             if required:
@@ -136,7 +136,7 @@ class Params:
         return value
 
     def decimal(self, name: str, required: bool = False) -> Decimal | None:
-        raw = self.str(name, required)
+        raw = self.text(name, required)
         if raw is None:
             return None
         if not NUMBER.match(raw):
@@ -150,8 +150,8 @@ class Params:
         except InvalidOperation:
             raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.") from None
 
-    def int(self, name: str, required: bool = False) -> int | None:
-        raw = self.str(name, required)
+    def integer(self, name: str, required: bool = False) -> int | None:
+        raw = self.text(name, required)
         if raw is None:
             return None
         if not raw.lstrip("-").isdigit():
@@ -162,7 +162,7 @@ class Params:
 
     def symbols(self) -> list[str] | None:
         """The ``symbols`` parameter, a JSON array of ids (``["BTCUSDT","ETHUSDT"]``)."""
-        raw = self.str("symbols")
+        raw = self.text("symbols")
         if raw is None:
             return None
         try:

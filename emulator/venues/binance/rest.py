@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +48,7 @@ class BinanceRest:
     # --- plumbing -----------------------------------------------------------------------------------------
 
     def install(self, router: Router) -> None:
-        spot: list[tuple[str, str, Handler, set[str], bool]] = [
+        spot: list[tuple[str, str, Handler, AbstractSet[str], bool]] = [
             ("GET", "/ping", self.ping, set(), False),
             ("GET", "/time", self.time, set(), False),
             (
@@ -151,7 +152,7 @@ class BinanceRest:
         path: str,
         section: Section,
         handler: Handler,
-        params: set[str] | frozenset[str],
+        params: AbstractSet[str],
         signed: bool,
     ) -> None:
         accepted = frozenset(params) | (SIGNED if signed else frozenset())
@@ -178,8 +179,8 @@ class BinanceRest:
         account = self.engine.accounts.get(key)
         if account is None:
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
-        timestamp = params.int("timestamp", required=True)
-        recv_window = params.int("recvWindow") or 5000
+        timestamp = params.integer("timestamp", required=True)
+        recv_window = params.integer("recvWindow") or 5000
         if recv_window > MAX_RECV_WINDOW:
             raise BinanceError(-1131, "recvWindow must be less than 60000")
         now = self.engine.clock.now_ms()
@@ -198,7 +199,7 @@ class BinanceRest:
     def instrument(
         self, section: Section, params: Params, name: str = "symbol", required: bool = True
     ) -> Instrument | None:
-        venue_id = params.str(name, required)
+        venue_id = params.text(name, required)
         if venue_id is None:
             return None
         found = self.engine.catalogue.by_id(VENUE, venue_id, section.kinds)
@@ -230,7 +231,7 @@ class BinanceRest:
 
     @staticmethod
     def limit(params: Params, default: int, maximum: int) -> int:
-        value = params.int("limit")
+        value = params.integer("limit")
         if value is None:
             return default
         if value <= 0:
@@ -296,7 +297,7 @@ class BinanceRest:
         instrument = self.instrument(section, params)
         assert instrument is not None
         limit = self.limit(params, 500, 1000)
-        from_id, start, end = params.int("fromId"), params.int("startTime"), params.int("endTime")
+        from_id, start, end = params.integer("fromId"), params.integer("startTime"), params.integer("endTime")
         trades = list(self.market(instrument).trades)
         if from_id is not None:
             trades = [t for t in trades if t.id >= from_id][:limit]
@@ -312,13 +313,13 @@ class BinanceRest:
     def klines(self, section: Section, params: Params, _key: str | None) -> Any:
         instrument = self.instrument(section, params)
         assert instrument is not None
-        interval = params.str("interval", required=True)
+        interval = params.text("interval", required=True)
         tf_ms = INTERVALS_MS.get(interval or "")
         if tf_ms is None:
             raise BinanceError(-1120, "Invalid interval.")
         limit = self.limit(params, 500, 1000 if section is SPOT else 1500)
         candles = self.market(instrument).candles(
-            tf_ms, self.engine.clock.now_ms(), params.int("startTime"), params.int("endTime"), limit
+            tf_ms, self.engine.clock.now_ms(), params.integer("startTime"), params.integer("endTime"), limit
         )
         return [kline_row(instrument, c, tf_ms) for c in candles]
 
@@ -326,7 +327,7 @@ class BinanceRest:
         instruments, single = (
             self.selected(section, params) if section is SPOT else self._futures_selection(section, params)
         )
-        mini = params.str("type") == "MINI"
+        mini = params.text("type") == "MINI"
         result = [self.ticker(section, i, mini) for i in instruments]
         return result[0] if single else result
 
@@ -335,7 +336,7 @@ class BinanceRest:
         if one is not None:
             # COIN-M answers a list even for one symbol.
             return [one], section is USDM
-        pair = params.str("pair")
+        pair = params.text("pair")
         instruments = self.instruments(section)
         return [i for i in instruments if pair is None or i.raw.get("pair") == pair], False
 
@@ -437,7 +438,7 @@ class BinanceRest:
     def funding_rate(self, section: Section, params: Params, _key: str | None) -> Any:
         instrument = self.instrument(section, params, required=False)
         limit = self.limit(params, 100, 1000)
-        start, end = params.int("startTime"), params.int("endTime")
+        start, end = params.integer("startTime"), params.integer("endTime")
         now = self.engine.clock.now_ms()
         rows = []
         for i in [instrument] if instrument else self.instruments(section):
@@ -490,7 +491,7 @@ class BinanceRest:
     def account(self, _section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
         wallet = self.engine.wallet(VENUE, key)
-        omit_zero = params.str("omitZeroBalances") == "true"
+        omit_zero = params.text("omitZeroBalances") == "true"
         balances = [
             {"asset": a, "free": _f(b.free), "locked": _f(b.locked)}
             for a, b in sorted(wallet.balances.items())
@@ -524,19 +525,19 @@ class BinanceRest:
         """Parse a new-order request into :meth:`Engine.place_order` keyword arguments."""
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        side = (params.str("side", required=True) or "").upper()
+        side = (params.text("side", required=True) or "").upper()
         if side not in ("BUY", "SELL"):
             raise BinanceError(
                 -1100, "Illegal characters found in parameter 'side'; legal range is 'BUY, SELL'."
             )
-        order_type = (params.str("type", required=True) or "").upper()
+        order_type = (params.text("type", required=True) or "").upper()
         if order_type not in SUPPORTED_TYPES | UNSUPPORTED_TYPES:
             raise BinanceError(-1116, "Invalid orderType.")
         if order_type in UNSUPPORTED_TYPES:
             raise BinanceError(-2010, f"Order type {order_type} is not supported by the emulator.")
         quantity, quote = params.decimal("quantity"), params.decimal("quoteOrderQty")
         price = params.decimal("price")
-        tif = params.str("timeInForce")
+        tif = params.text("timeInForce")
         if order_type == "LIMIT":
             tif = tif or ""
             if not tif:
@@ -561,14 +562,14 @@ class BinanceRest:
             amount=quantity,
             price=price,
             quote_amount=quote if quantity is None else None,
-            client_id=params.str("newClientOrderId"),
+            client_id=params.text("newClientOrderId"),
             time_in_force=tif or "GTC",  # type: ignore[arg-type]
             post_only=order_type == "LIMIT_MAKER",
             extra={
                 "type": order_type,
-                "stp": params.str("selfTradePreventionMode") or "EXPIRE_MAKER",
+                "stp": params.text("selfTradePreventionMode") or "EXPIRE_MAKER",
                 "iceberg": params.decimal("icebergQty"),
-                "respType": (params.str("newOrderRespType") or "FULL").upper(),
+                "respType": (params.text("newOrderRespType") or "FULL").upper(),
             },
         )
 
@@ -585,7 +586,7 @@ class BinanceRest:
     def _find(self, params: Params, key: str) -> Order:
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        order_id, client_id = params.int("orderId"), params.str("origClientOrderId")
+        order_id, client_id = params.integer("orderId"), params.text("origClientOrderId")
         if order_id is None and client_id is None:
             raise BinanceError(
                 -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
@@ -604,7 +605,7 @@ class BinanceRest:
         except OrderRejected:
             # Binance answers -2011 for an unknown id as well as for an order that is no longer open.
             raise BinanceError(-2011, "Unknown order sent.") from None
-        return cancel_json(order, self.engine.catalogue, params.str("newClientOrderId"))
+        return cancel_json(order, self.engine.catalogue, params.text("newClientOrderId"))
 
     def open_orders(self, _section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
@@ -627,7 +628,11 @@ class BinanceRest:
         assert key is not None
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        from_id, start, end = params.int("orderId"), params.int("startTime"), params.int("endTime")
+        from_id, start, end = (
+            params.integer("orderId"),
+            params.integer("startTime"),
+            params.integer("endTime"),
+        )
         limit = self.limit(params, 500, 1000)
         orders = [
             o
@@ -644,8 +649,8 @@ class BinanceRest:
         assert key is not None
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        order_id, from_id = params.int("orderId"), params.int("fromId")
-        start, end = params.int("startTime"), params.int("endTime")
+        order_id, from_id = params.integer("orderId"), params.integer("fromId")
+        start, end = params.integer("startTime"), params.integer("endTime")
         limit = self.limit(params, 500, 1000)
         fills = [
             f
