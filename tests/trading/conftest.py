@@ -1,0 +1,164 @@
+"""Fixtures for the trading API: accounts on the session emulator, tokens per role, and
+fault injection through the emulator's request pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import SEEDED_SECRETS
+
+VENUES = ("binance", "okx", "bybit")
+SYMBOL = {"binance": "BTC/USDT", "okx": "BTC/USDT", "bybit": "BTC/USDT"}
+# Where each venue's order placement arrives at the emulator (method, path suffix).
+ORDER_PATHS = {
+    "binance": ("POST", "/api/v3/order"),
+    "okx": ("POST", "/api/v5/trade/order"),
+    "bybit": ("POST", "/v5/order/create"),
+}
+
+
+@pytest.fixture(scope="session")
+def seeded_emulator(emulator: Any) -> Any:
+    """The session emulator, which also knows the seeded key (so every account in these
+    tests signs with values the secret sweep looks for)."""
+    emulator.add_account(
+        SEEDED_SECRETS["api_key"], SEEDED_SECRETS["api_secret"], SEEDED_SECRETS["passphrase"]
+    )
+    return emulator
+
+
+def require_venue(emulator: Any, venue: str) -> None:
+    if venue not in emulator.adapters:
+        pytest.skip(
+            f"the emulator does not serve {venue} yet (it serves: {', '.join(sorted(emulator.adapters))})"
+        )
+
+
+@pytest.fixture
+def venue(request: Any) -> str:
+    """The venue under test: binance unless a test parametrizes ``venue``."""
+    return getattr(request, "param", "binance")
+
+
+@pytest.fixture
+def trading_account(
+    make_account: Callable[..., Any], teammate: Any, settings: Any, seeded_emulator: Any, venue: str
+) -> Any:
+    """The owner's account on ``venue`` at the emulator, shared with the teammate."""
+    require_venue(seeded_emulator, venue)
+    settings.EMULATOR_URL = seeded_emulator.url
+    return make_account(exchange=venue, label=f"{venue} main", shared_with=[teammate])
+
+
+@pytest.fixture
+def tokens(
+    make_token: Callable[..., Any], trading_account: Any, owner: Any, teammate: Any, outsider: Any
+) -> dict[str, str]:
+    """Plaintext tokens: the owner trades; the teammate may only read (a narrower grant);
+    the outsider's token names the account but its user may not reach it."""
+    return {
+        "owner": make_token(owner, ["account:read", "trade"], [trading_account])[1],
+        "teammate": make_token(teammate, ["account:read"], [trading_account])[1],
+        "outsider": make_token(outsider, ["account:read", "trade"], [trading_account])[1],
+    }
+
+
+@pytest.fixture
+def api(client: Any, tokens: dict[str, str], trading_account: Any) -> Callable[..., Any]:
+    """``api("POST", "orders/", body, as_="owner", headers={})`` against the account's URLs."""
+
+    def call(
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        as_: str = "owner",
+        account: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        target = account or trading_account
+        url = f"/api/v1/accounts/{target.pk}/{path}"
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {tokens[as_]}"} if as_ else {}
+        for name, value in (headers or {}).items():
+            extra["HTTP_" + name.upper().replace("-", "_")] = value
+        kwargs: dict[str, Any] = {"content_type": "application/json"} if body is not None else {}
+        if body is not None:
+            kwargs["data"] = body
+        return getattr(client, method.lower())(url, **kwargs, **extra)
+
+    return call
+
+
+def price_far_below(emulator: Any, venue: str, symbol: str) -> str:
+    """A whole-number price at half the market: rests on the book, never fills."""
+    return str(int(emulator.market(venue, symbol).price() / 2))
+
+
+def price_through(emulator: Any, venue: str, symbol: str) -> str:
+    """A whole-number buy price well above the market: fills at once."""
+    return str(int(emulator.market(venue, symbol).price() * Decimal("1.05")) + 1)
+
+
+def limit_buy(emulator: Any, venue: str, **extra: Any) -> dict[str, Any]:
+    symbol = SYMBOL[venue]
+    return {
+        "symbol": symbol,
+        "side": "buy",
+        "type": "limit",
+        "amount": "0.001",
+        "price": price_far_below(emulator, venue, symbol),
+        **extra,
+    }
+
+
+def orders_accepted(emulator: Any, venue: str) -> int:
+    return int(emulator.stats.orders_accepted.get((venue, SEEDED_SECRETS["api_key"]), 0))
+
+
+@contextmanager
+def injected(emulator: Any, middleware: Callable[..., Any]) -> Iterator[None]:
+    """Put ``middleware`` into the emulator's request pipeline for the block (the hook the
+    emulator documents for fault injection: ``server.middlewares``)."""
+    emulator.middlewares.append(middleware)
+    try:
+        yield
+    finally:
+        emulator.middlewares.remove(middleware)
+
+
+def when(venue: str, method: str, path_suffix: str) -> Callable[[Any], bool]:
+    return lambda r: r.venue == venue and r.method == method and r.path.endswith(path_suffix)
+
+
+def answer_after_accepting(matches: Callable[[Any], bool], status: int = 502) -> Callable[..., Any]:
+    """The venue processes the request, then the answer is lost behind a 5xx (B2 #18)."""
+    from aiohttp import web
+
+    async def middleware(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        if matches(request):
+            return web.Response(status=status, text="<html>502 Bad Gateway</html>", content_type="text/html")
+        return response
+
+    return middleware
+
+
+def answer_instead(
+    matches: Callable[[Any], bool], status: int, body: str = "", headers: dict[str, str] | None = None
+) -> Callable[..., Any]:
+    """The venue refuses before processing (429 with Retry-After, 503 maintenance)."""
+    from aiohttp import web
+
+    async def middleware(request: Any, call_next: Any) -> Any:
+        if matches(request):
+            return web.Response(
+                status=status, text=body or "{}", headers=headers or {}, content_type="application/json"
+            )
+        return await call_next(request)
+
+    return middleware
