@@ -1,8 +1,11 @@
 from django.urls import path
 
-from accounts.apis import AccountDetailApi, AccountListApi
+from accounts.apis_admin import AccountDetailManageApi, AccountListCreateApi, AccountTestConnectionApi
 
+# The list and detail views in apis_admin extend the read-only ones in apis with the
+# accounts:admin write methods (one view per URL).
 urlpatterns = [
-    path("accounts/", AccountListApi.as_view(), name="account-list"),
-    path("accounts/<int:account_id>/", AccountDetailApi.as_view(), name="account-detail"),
+    path("accounts/", AccountListCreateApi.as_view(), name="account-list"),
+    path("accounts/<int:account_id>/", AccountDetailManageApi.as_view(), name="account-detail"),
+    path("accounts/<int:account_id>/test/", AccountTestConnectionApi.as_view(), name="account-test"),
 ]
