@@ -117,6 +117,8 @@ class EmulatorServer:
         path = "/" + request.match_info.get("tail", "")
         venue = self.router.venue_of_host.get(host)
         if venue is None:
+            # Counted per host only, so stray paths cannot grow the counters without bound.
+            self.stats.request("unknown", f"{request.method} {host}", None)
             return web.json_response({"error": f"unknown host {host!r}"}, status=404)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             ws_route = self.router.resolve_ws(host, path)

@@ -53,6 +53,7 @@ def test_unknown_hosts_get_404_and_stats_are_served_as_json(emulator):
     with urllib.request.urlopen(f"{emulator.url}/_emulator/stats", timeout=5) as response:
         stats = json.load(response)
     assert stats["requests"]["binance"]["GET api.binance.com/api/v3/time"] >= 1
+    assert stats["requests"]["unknown"]["GET api.example.com"] >= 1
 
 
 def _path(seed: int) -> list[str]:
