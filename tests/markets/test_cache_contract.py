@@ -21,7 +21,9 @@ def _clear_cache():
 
 
 def test_a_written_entry_reads_back_with_its_source_times_and_string_decimals():
-    market_data_put(**KEY, data={"last": Decimal("65000.10"), "bid": None}, source="stream", venue_time_ms=1000)
+    market_data_put(
+        **KEY, data={"last": Decimal("65000.10"), "bid": None}, source="stream", venue_time_ms=1000
+    )
     entry = market_data_get(**KEY)
     assert entry is not None
     assert entry.data == {"last": "65000.10", "bid": None}
@@ -68,7 +70,9 @@ def test_concurrent_identical_misses_make_one_fetch():
 
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(market_data_get_or_fetch(**KEY, max_age_ms=5_000, fetch=slow_fetch)))
+        threading.Thread(
+            target=lambda: results.append(market_data_get_or_fetch(**KEY, max_age_ms=5_000, fetch=slow_fetch))
+        )
         for _ in range(8)
     ]
     for thread in threads:

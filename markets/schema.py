@@ -1,0 +1,104 @@
+"""OpenAPI pieces the market-data endpoints share: the error envelope, tolerant output fields.
+
+The output fields never raise on odd values: cached data is written by several processes
+(stream manager, pollers, requests), and a value we cannot read as a number or a time is
+shown as null rather than turning the answer into a 500.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+__all__ = ["ERROR_RESPONSES", "DecimalString", "ErrorEnvelopeSerializer", "Millis"]
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. unknown_symbol, rate_limited, throttled")
+    message = serializers.CharField(help_text="Human-readable; never holds a secret")
+    field = serializers.CharField(allow_null=True, help_text="The input that was wrong, or null")
+
+    class Meta:
+        ref_name = "MarketDataErrorDetail"
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """``{"error": {"code", "message", "field"}}``: every failure of the API."""
+
+    error = ErrorSerializer()
+
+    class Meta:
+        ref_name = "MarketDataError"
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorEnvelopeSerializer, description=description)
+
+
+ERROR_RESPONSES: dict[int, OpenApiResponse] = {
+    400: _error(
+        "Invalid input; `field` names it (unknown_exchange, unknown_symbol, unknown_timeframe, "
+        "min_value/max_value, invalid_input, ...), or a request the venue refused"
+    ),
+    401: _error("No or an invalid/expired/revoked token (`WWW-Authenticate: Bearer`)"),
+    403: _error("The token lacks the `market:read` scope"),
+    429: _error(
+        "Throttled (code `throttled`: our per-token limit) or rate-limited by the venue "
+        "(code `rate_limited`); the `Retry-After` header says how many seconds to wait"
+    ),
+    502: _error("The venue answered with a temporary error (exchange_temporary_error)"),
+    503: _error(
+        "The venue is unavailable or timed out (exchange_unavailable), or our cache is "
+        "(cache_unavailable); retry later"
+    ),
+}
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "nullable": True, "example": "65000.1"})
+class DecimalString(serializers.Field):
+    """A money or quantity value as a plain decimal string (never float, never exponent)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except (InvalidOperation, ValueError):
+            return None
+        return f"{number:f}" if number.is_finite() else None
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "nullable": True, "example": 1764000000000})
+class Millis(serializers.Field):
+    """Milliseconds since the Unix epoch (or a count), null when unknown."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> int | None:
+        try:
+            return int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class Text(serializers.Field):
+    """A short text from the venue (ids, sides), null when absent."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str | None:
+        return str(value)[:200]
