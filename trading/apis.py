@@ -172,6 +172,10 @@ def _with_order(response: Response, order: Order) -> Response:
     return response
 
 
+def _kept_headers(response: Response) -> dict[str, str]:
+    return {k: v for k, v in response.items() if k in ("Retry-After", "Location")}
+
+
 def placement_response(order: Order, request: Request | None = None) -> Response:
     """201 with the order once the venue answered; 202 with the envelope and the order when
     the outcome is unknown (reconciliation resolves it, never a re-send)."""
@@ -296,9 +300,11 @@ class OrderListCreateApi(AccountScopedApi):
                 services.idempotency_release(record=record)  # only if no order was journaled
             raise
         if record is not None:
-            headers = {k: v for k, v in response.items() if k in ("Retry-After", "Location")}
             services.idempotency_complete(
-                record=record, status=response.status_code, body=response.data, headers=headers
+                record=record,
+                status=response.status_code,
+                body=response.data,
+                headers=_kept_headers(response),
             )
         return response
 
@@ -318,6 +324,15 @@ class OrderListCreateApi(AccountScopedApi):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, IdempotentReplay):
             record = exc.record
+            if exc.orphaned:
+                response = placement_response(record.order)
+                services.idempotency_complete(
+                    record=record,
+                    status=response.status_code,
+                    body=response.data,
+                    headers=_kept_headers(response),
+                )
+                return response
             headers = {**(record.response_headers or {}), "Idempotent-Replayed": "true"}
             return Response(record.response_body, status=record.response_status, headers=headers)
         return super().handle_exception(exc)

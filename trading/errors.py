@@ -42,8 +42,11 @@ class OrderFailed(Exception):
 
 
 class IdempotentReplay(Exception):
-    """The key was used before for this same request: answer with the stored response."""
+    """The key was used before for this same request: answer with the stored response, or,
+    when ``orphaned`` (the first request died after journaling its order and stored no
+    response), with the order as it stands now."""
 
-    def __init__(self, record: Any) -> None:
+    def __init__(self, record: Any, *, orphaned: bool = False) -> None:
         super().__init__(record.key)
         self.record = record
+        self.orphaned = orphaned

@@ -28,12 +28,18 @@ from django.utils import timezone
 from accounts.models import ApiToken, AuditEvent, ExchangeAccount
 from accounts.services import account_connector, audit_record
 from connectors import (
+    BadSymbol,
     Connector,
     ConnectorError,
+    CredentialsRejected,
     ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidInput,
+    InvalidOrder,
     NotSupported,
     OrderNotFound,
     OutcomeUnknown,
+    PermissionDenied,
     RateLimited,
 )
 from trading.errors import Conflict, IdempotentReplay, OrderFailed, invalid
@@ -51,6 +57,18 @@ VENUE_STATUS = {
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
 }
+
+# Venue answers that certainly mean "not placed": the order is rejected. Any other error
+# while placing leaves it unknown (see _submit).
+DEFINITE_REJECTIONS = (
+    InvalidOrder,
+    InsufficientFunds,
+    InvalidInput,
+    BadSymbol,
+    PermissionDenied,
+    CredentialsRejected,
+    NotSupported,
+)
 
 # --------------------------------------------------------------------------- placing
 
@@ -264,14 +282,15 @@ def _submit(*, order: Order, connector: Connector, venue_options: dict[str, Any]
         # Refused before processing (429/418): nothing was placed.
         _transition(order, OrderStatus.FAILED, "rate limited by the venue; not placed", error=exc)
         raise OrderFailed(order, exc) from exc
-    except ConnectorError as exc:
-        if exc.code in ("exchange_temporary_error", "exchange_unavailable"):
-            # Placing maps lost answers to OutcomeUnknown already; anything else temporary
-            # could still have reached the venue, so it is unknown too, never a failure.
-            _transition(order, OrderStatus.UNKNOWN, "temporary venue error while placing", error=exc)
-            return order
+    except DEFINITE_REJECTIONS as exc:
         _transition(order, OrderStatus.REJECTED, "rejected by the venue", error=exc)
         raise OrderFailed(order, exc) from exc
+    except ConnectorError as exc:
+        # Anything else (a temporary error, or a venue error we cannot classify, such as
+        # a 5xx whose body carries an unmapped code) may have followed processing: the
+        # venue's own rule is "execution status UNKNOWN", never a failure.
+        _transition(order, OrderStatus.UNKNOWN, "unclassified venue error while placing", error=exc)
+        return order
     except Exception:
         # A bug after the request may have left: we cannot know, so it is unknown.
         logger.exception("unexpected error while placing order %s", order.pk)
@@ -483,8 +502,12 @@ def idempotency_claim(*, user: Any, token: ApiToken | None, key: str, fingerprin
             )
         if existing.is_complete:
             raise IdempotentReplay(existing)
-        if _reclaim_stale(existing):
-            return existing
+        if _is_stale(existing):
+            if existing.order_id is not None:
+                # The first request died after journaling: its order is the answer.
+                raise IdempotentReplay(existing, orphaned=True)
+            if _reclaim(existing):
+                return existing
         if time.monotonic() >= deadline:
             raise Conflict(
                 "A request with this Idempotency-Key is still in progress; retry later",
@@ -499,13 +522,15 @@ def _idempotency_existing(*, user: Any, token: ApiToken | None, key: str) -> Ide
     return IdempotencyKey.objects.filter(key=key, **scope).select_related("order").first()
 
 
-def _reclaim_stale(record: IdempotencyKey) -> bool:
-    """An in-flight key whose request died before journaling an order (nothing was sent)
-    may be taken over once it is old enough; one with an order never is."""
+def _is_stale(record: IdempotencyKey) -> bool:
     stale_after = timedelta(seconds=float(getattr(settings, "IDEMPOTENCY_STALE_SECONDS", 60)))
+    return record.created_at <= timezone.now() - stale_after
+
+
+def _reclaim(record: IdempotencyKey) -> bool:
+    """Take over an in-flight key whose request died before journaling an order (so nothing
+    was sent); a conditional UPDATE lets exactly one waiting request win."""
     now = timezone.now()
-    if record.order_id is not None or record.created_at > now - stale_after:
-        return False
     claimed = IdempotencyKey.objects.filter(
         pk=record.pk, order__isnull=True, response_status__isnull=True, created_at=record.created_at
     ).update(created_at=now)
