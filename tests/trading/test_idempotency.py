@@ -119,7 +119,6 @@ def test_a_stale_in_flight_key_without_an_order_is_taken_over(api, seeded_emulat
 
 def test_a_stale_in_flight_key_with_an_order_answers_with_that_order(api, seeded_emulator, owner, tokens):
     """The first request died after journaling: the order is the answer, never a new one."""
-    from accounts.models import ApiToken
 
     body = limit_buy(seeded_emulator, "binance")
     first = api("POST", "orders/", body, headers={"Idempotency-Key": "probe"}).json()
