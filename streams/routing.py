@@ -1,5 +1,9 @@
-"""WebSocket routes (the market-data consumer arrives with the streams issue)."""
+"""WebSocket routes, mounted by connector_site/asgi.py behind origin and session checks."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from streams.consumers import MarketStreamConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/v1/market/", MarketStreamConsumer.as_asgi(), name="ws-market"),
+]
