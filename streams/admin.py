@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from streams.models import StreamState, StreamSubscription, WatchlistEntry
 
-_STATE_COLOURS = {
+_STATE_COLOURS: dict[str, str] = {
     StreamState.LIVE: "#1a7f37",
     StreamState.STALE: "#b35900",
     StreamState.RECONNECTING: "#b35900",

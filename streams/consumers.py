@@ -92,7 +92,11 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         self.status_seq = 0
         await self.accept()
         if not self.identity.ok:
-            code = CLOSE_FORBIDDEN if self.identity.error_code == "permission_denied" else CLOSE_NOT_AUTHENTICATED
+            code = (
+                CLOSE_FORBIDDEN
+                if self.identity.error_code == "permission_denied"
+                else CLOSE_NOT_AUTHENTICATED
+            )
             await self.send_json(error_frame(self.identity.error_code, self.identity.error_message))
             await self.close(code=code)
             self.closing = True
@@ -154,15 +158,21 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
             streams = [self._describe(k) for k in self.streams.values()]
             await self.send_json({"type": "subscriptions", "streams": streams, **echo})
         else:
-            raise RequestError("unknown_action", "action must be subscribe, unsubscribe, list or ping", "action")
+            raise RequestError(
+                "unknown_action", "action must be subscribe, unsubscribe, list or ping", "action"
+            )
 
     def _stream_key(self, content: dict[str, Any], *, check_markets: bool = True) -> Any:
         exchange, channel, symbol = content.get("exchange"), content.get("channel"), content.get("symbol")
         allowed = tuple(setting("STREAMS_EXCHANGES"))
         if not isinstance(exchange, str) or exchange not in allowed:
-            raise RequestError("unknown_exchange", f"exchange must be one of {', '.join(allowed)}", "exchange")
+            raise RequestError(
+                "unknown_exchange", f"exchange must be one of {', '.join(allowed)}", "exchange"
+            )
         if channel not in STREAM_CHANNELS:
-            raise RequestError("unknown_channel", f"channel must be one of {', '.join(STREAM_CHANNELS)}", "channel")
+            raise RequestError(
+                "unknown_channel", f"channel must be one of {', '.join(STREAM_CHANNELS)}", "channel"
+            )
         if not isinstance(symbol, str) or not 0 < len(symbol) <= 64:
             raise RequestError("invalid_input", "symbol must be a unified symbol such as BTC/USDT", "symbol")
         return StreamKey(exchange, self.environment, channel, symbol)
@@ -171,9 +181,13 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         try:
             markets = await sync_to_async(_markets, thread_sensitive=False)(key.exchange)
         except ConnectorError as exc:
-            raise RequestError("exchange_unavailable", f"{key.exchange} markets are unavailable: {exc}") from None
+            raise RequestError(
+                "exchange_unavailable", f"{key.exchange} markets are unavailable: {exc}"
+            ) from None
         if key.symbol not in markets:
-            raise RequestError("unknown_symbol", f"{key.symbol[:64]!r} is not a market of {key.exchange}", "symbol")
+            raise RequestError(
+                "unknown_symbol", f"{key.symbol[:64]!r} is not a market of {key.exchange}", "symbol"
+            )
 
     def _describe(self, key: StreamKey) -> dict[str, str]:
         return {"exchange": key.exchange, "channel": key.channel, "symbol": key.symbol}
@@ -284,7 +298,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         logger.info("disconnecting %s: it stayed %.0f s behind", self.channel_name, self._max_behind())
-        asyncio.ensure_future(self._close_too_slow())
+        self.tasks.append(asyncio.ensure_future(self._close_too_slow()))
 
     async def _close_too_slow(self) -> None:
         with contextlib.suppress(Exception):

@@ -67,7 +67,7 @@ class EmbeddedStreams:
         def before_shutdown() -> Any:
             return defer.Deferred.fromFuture(asyncio.ensure_future(self.stop()))
 
-        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined]
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined,arg-type]
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

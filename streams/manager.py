@@ -63,7 +63,9 @@ logger = logging.getLogger("streams.manager")
 PERMANENT_ERRORS = (BadSymbol, NotSupported, InvalidInput)
 
 
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
     """Exponential backoff with "equal jitter": half the step fixed, half random.
 
     Attempt 0 waits between base/2 and base, so the first retry comes within a second;
@@ -71,6 +73,10 @@ def backoff_delay(attempt: int, *, base: float, cap: float, rng: Callable[[], fl
     """
     step = min(cap, base * (2 ** min(attempt, 20)))
     return step / 2 + rng() * step / 2
+
+
+# Close calls in flight (a reference keeps them from being collected mid-way).
+_closing: set[asyncio.Future[Any]] = set()
 
 
 class Stalled(Exception):
@@ -250,7 +256,9 @@ class StreamManager:
         allowed = set(setting("STREAMS_EXCHANGES"))
         keys = []
         for item in message.get("streams") or []:
-            if not (isinstance(item, list | tuple) and len(item) == 3 and all(isinstance(p, str) for p in item)):
+            if not (
+                isinstance(item, list | tuple) and len(item) == 3 and all(isinstance(p, str) for p in item)
+            ):
                 continue
             exchange, channel, symbol = item
             if exchange in allowed and channel in STREAM_CHANNELS and 0 < len(symbol) <= 64:
@@ -308,7 +316,9 @@ class StreamManager:
 
     async def _refresh_watchlist(self) -> None:
         def read() -> list[tuple[str, str, str]]:
-            return list(WatchlistEntry.objects.filter(enabled=True).values_list("exchange", "channel", "symbol"))
+            return list(
+                WatchlistEntry.objects.filter(enabled=True).values_list("exchange", "channel", "symbol")
+            )
 
         try:
             rows = await self._in_io(read)
@@ -351,9 +361,9 @@ class StreamManager:
     def _check_staleness(self) -> None:
         now = time.monotonic()
         for sub in self.subscriptions.values():
-            if sub.state == StreamState.LIVE and now - (sub.last_message_mono or now) > self.stale_after:
-                if sub.set_state(StreamState.STALE):
-                    self._status(sub)
+            quiet = now - (sub.last_message_mono or now) > self.stale_after
+            if sub.state == StreamState.LIVE and quiet and sub.set_state(StreamState.STALE):
+                self._status(sub)
 
     # ------------------------------------------------------------------ health rows
 
@@ -475,9 +485,9 @@ class StreamManager:
                     if quiet >= stall:
                         self._force_reconnect(connector, stall)
                         raise Stalled(f"no message for {quiet:.1f} s")
-                    if quiet >= self.stale_after and sub.state == StreamState.LIVE:
-                        if sub.set_state(StreamState.STALE):
-                            self._status(sub)
+                    stale = quiet >= self.stale_after and sub.state == StreamState.LIVE
+                    if stale and sub.set_state(StreamState.STALE):
+                        self._status(sub)
                     continue
                 finished, pending = pending, None
                 self._on_message(sub, *finished.result())
@@ -538,11 +548,15 @@ class StreamManager:
             error = ccxt.NetworkError(f"{url}: no message for {stall:.0f} s, reconnecting")
             client.error = error
             client.reject(error)
-            asyncio.ensure_future(client.close())
+            closing = asyncio.ensure_future(client.close())
+            _closing.add(closing)
+            closing.add_done_callback(_closing.discard)
             if exchange.clients.get(url) is client:
                 del exchange.clients[url]
 
-    def _on_message(self, sub: Subscription, data: Any, venue_time_ms: int | None, emit_us: int | None) -> None:
+    def _on_message(
+        self, sub: Subscription, data: Any, venue_time_ms: int | None, emit_us: int | None
+    ) -> None:
         sub.data = data
         sub.venue_time_ms = venue_time_ms
         sub.emit_us = emit_us

@@ -50,7 +50,9 @@ def shape_book(book: dict[str, Any], depth: int) -> dict[str, Any]:
     )
 
 
-def shape_trades(trades: list[dict[str, Any]], kept: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def shape_trades(
+    trades: list[dict[str, Any]], kept: list[dict[str, Any]], limit: int
+) -> list[dict[str, Any]]:
     """The newest ``limit`` trades, newest last, with the new ones appended to ``kept``."""
     seen = {t.get("id") for t in kept if t.get("id") is not None}
     merged = list(kept)

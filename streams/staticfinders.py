@@ -48,7 +48,8 @@ class PackagedAssetsFinder(BaseFinder):
         missing = [p for p in PACKAGED_ASSETS if p not in self.storages]
         return [
             CheckWarning(
-                f"front-end package for {prefix} is not installed (pip install --no-deps -r requirements-assets.txt)",
+                f"front-end package for {prefix} is not installed "
+                "(pip install --no-deps -r requirements-assets.txt)",
                 id="streams.W001",
             )
             for prefix in missing

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-watchlist", action="store_true", help="serve consumer leases only")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+        backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
         if backend.endswith("InMemoryChannelLayer"):
             self.stderr.write(
                 "warning: the in-memory channel layer does not leave this process; web consumers will not "
