@@ -134,6 +134,8 @@ if REDIS_URL:
 else:
     # Embedded default: the stream manager runs inside the web process, so memory suffices.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The stream manager inside the web process (embedded) or as `manage.py run_streams` (production).
+STREAMS_IN_PROCESS = env.bool("STREAMS_IN_PROCESS", default=not REDIS_URL)
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -186,6 +188,12 @@ MARKET_DATA_ENVIRONMENT = env.str("MARKET_DATA_ENVIRONMENT", default="emulator")
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# The last finder serves JS libraries from installed packages (requirements-assets.txt).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "streams.staticfinders.PackagedAssetsFinder",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
