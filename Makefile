@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+EMULATOR_PORT ?= 8700
 
 .PHONY: run test lint format bench clean
 
@@ -27,7 +28,8 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py seed_demo
 	@echo "Open http://127.0.0.1:$(PORT)/admin/ (Ctrl-C stops everything)"
-	PORT=$(PORT) $(BIN)/honcho -f Procfile.embedded start
+	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) EMULATOR_URL=http://127.0.0.1:$(EMULATOR_PORT) \
+		$(BIN)/honcho -f Procfile.embedded start
 
 ## test: the test suite (uses DATABASE_URL / REDIS_URL when set, otherwise SQLite and local fallbacks)
 test: $(VENV)/.dev

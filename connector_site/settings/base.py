@@ -14,7 +14,8 @@ from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Runtime state of the embedded default (SQLite file, generated keys, Celery queue folder).
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -186,7 +187,6 @@ MARKET_DATA_ENVIRONMENT = env.str("MARKET_DATA_ENVIRONMENT", default="emulator")
 
 # ------------------------------------------------------------------------------ STATIC FILES
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # The last finder serves JS libraries from installed packages (requirements-assets.txt).
 STATICFILES_FINDERS = [

@@ -16,7 +16,7 @@ if _missing:
     )
 
 from .base import *  # noqa: E402, F403
-from .base import STORAGES, env  # noqa: E402
+from .base import BASE_DIR, STORAGES, env  # noqa: E402
 
 DEBUG = False
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
@@ -38,3 +38,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
+STATIC_ROOT = BASE_DIR / "staticfiles"  # filled by collectstatic at image build time
