@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from channels.layers import channel_layers
-
 from django.core.cache import cache
 
 from connectors import clear_connector_cache

@@ -122,7 +122,9 @@ class FaultProxy:
             return
         pair = (writer, up_writer)
         self._pairs.add(pair)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
         self._pairs.discard(pair)
         for w in pair:
             with contextlib.suppress(Exception):
@@ -134,13 +136,13 @@ class FaultProxy:
             if not data:
                 writer.close()
                 return
-            while not self._flowing.is_set():  # stalled: hold the bytes, keep the socket open
+            while not self._flowing.is_set():  # noqa: ASYNC110 - stalled: hold the bytes, keep the socket open
                 await asyncio.sleep(0.05)
             writer.write(data)
             await writer.drain()
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

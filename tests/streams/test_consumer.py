@@ -34,7 +34,9 @@ def auth(key: str) -> tuple[bytes, bytes]:
     return (b"authorization", f"Bearer {key}".encode())
 
 
-async def connect(*headers: tuple[bytes, bytes], path: str = PATH) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+async def connect(
+    *headers: tuple[bytes, bytes], path: str = PATH
+) -> tuple[WebsocketCommunicator, dict[str, Any]]:
     communicator = WebsocketCommunicator(app(), path, headers=[ORIGIN, *headers])
     connected, _ = await communicator.connect()
     assert connected
@@ -108,23 +110,37 @@ async def test_it_accepts_a_browser_session(owner: Any) -> None:
 
 async def test_a_ticket_lets_a_client_in_once(reader_key: str) -> None:
     client = Client()
-    response = await sync_to_async(client.post)("/api/v1/streams/tickets/", HTTP_AUTHORIZATION=f"Bearer {reader_key}")
+    response = await sync_to_async(client.post)(
+        "/api/v1/streams/tickets/", HTTP_AUTHORIZATION=f"Bearer {reader_key}"
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["expires_in"] == 30
     communicator, frame = await connect(path=f"{PATH}?ticket={body['ticket']}")
     assert frame["type"] == "welcome"
     await communicator.disconnect()
-    again, frame = await connect(path=f"{PATH}?ticket={body['ticket']}")
+    _again, frame = await connect(path=f"{PATH}?ticket={body['ticket']}")
     assert frame["error"]["code"] == "authentication_failed"
 
 
 @pytest.mark.parametrize(
     ("request_body", "code", "field"),
     [
-        ({"action": "subscribe", "exchange": "kraken", "channel": "ticker", "symbol": "BTC/USDT"}, "unknown_exchange", "exchange"),  # noqa: E501
-        ({"action": "subscribe", "exchange": "binance", "channel": "candles", "symbol": "BTC/USDT"}, "unknown_channel", "channel"),  # noqa: E501
-        ({"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": 42}, "invalid_input", "symbol"),
+        (
+            {"action": "subscribe", "exchange": "kraken", "channel": "ticker", "symbol": "BTC/USDT"},
+            "unknown_exchange",
+            "exchange",
+        ),
+        (
+            {"action": "subscribe", "exchange": "binance", "channel": "candles", "symbol": "BTC/USDT"},
+            "unknown_channel",
+            "channel",
+        ),
+        (
+            {"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": 42},
+            "invalid_input",
+            "symbol",
+        ),
         ({"action": "dance"}, "unknown_action", "action"),
     ],
 )
@@ -148,7 +164,9 @@ async def test_it_rejects_frames_that_are_not_json(reader_key: str) -> None:
 
 async def test_it_rejects_a_symbol_the_venue_does_not_list(venue: Any, reader_key: str) -> None:
     communicator, _ = await connect(auth(reader_key))
-    await communicator.send_json_to({"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": "NOPE/USDT"})
+    await communicator.send_json_to(
+        {"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": "NOPE/USDT"}
+    )
     frame = await communicator.receive_json_from(timeout=10)
     assert frame["error"] == {
         "code": "unknown_symbol",
@@ -158,8 +176,12 @@ async def test_it_rejects_a_symbol_the_venue_does_not_list(venue: Any, reader_ke
     await communicator.disconnect()
 
 
-async def subscribe(communicator: WebsocketCommunicator, channel: str = "ticker", symbol: str = "BTC/USDT") -> None:
-    await communicator.send_json_to({"action": "subscribe", "exchange": "binance", "channel": channel, "symbol": symbol})
+async def subscribe(
+    communicator: WebsocketCommunicator, channel: str = "ticker", symbol: str = "BTC/USDT"
+) -> None:
+    await communicator.send_json_to(
+        {"action": "subscribe", "exchange": "binance", "channel": channel, "symbol": symbol}
+    )
     frame = await communicator.receive_json_from(timeout=10)
     assert frame == {"type": "subscribed", "exchange": "binance", "channel": channel, "symbol": symbol}
 
@@ -210,7 +232,9 @@ async def test_it_relays_group_updates_and_drops_older_ones(venue: Any, reader_k
 async def test_after_unsubscribing_no_more_updates_arrive(venue: Any, reader_key: str) -> None:
     communicator, _ = await connect(auth(reader_key))
     await subscribe(communicator)
-    await communicator.send_json_to({"action": "unsubscribe", "exchange": "binance", "channel": "ticker", "symbol": "BTC/USDT"})
+    await communicator.send_json_to(
+        {"action": "unsubscribe", "exchange": "binance", "channel": "ticker", "symbol": "BTC/USDT"}
+    )
     assert (await communicator.receive_json_from(timeout=5))["type"] == "unsubscribed"
     await get_channel_layer().group_send(group_name(BTC_TICKER), update_event(9, "1"))
     assert await communicator.receive_nothing(timeout=0.3)
@@ -221,7 +245,9 @@ async def test_it_caps_subscriptions_per_connection(venue: Any, reader_key: str,
     settings.STREAMS_MAX_SUBSCRIPTIONS_PER_CLIENT = 1
     communicator, _ = await connect(auth(reader_key))
     await subscribe(communicator)
-    await communicator.send_json_to({"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": "ETH/USDT"})
+    await communicator.send_json_to(
+        {"action": "subscribe", "exchange": "binance", "channel": "ticker", "symbol": "ETH/USDT"}
+    )
     frame = await communicator.receive_json_from(timeout=5)
     assert frame["error"]["code"] == "too_many_subscriptions"
     await communicator.disconnect()
@@ -244,7 +270,9 @@ async def test_a_slow_client_gets_the_newest_state_only_and_is_dropped_if_it_sta
 
     settings.STREAMS_CLIENT_MAX_BEHIND_S = 0.8
     BackedUpConsumer.drained = asyncio.Event()
-    communicator = WebsocketCommunicator(AuthMiddlewareStack(BackedUpConsumer.as_asgi()), PATH, headers=[auth(reader_key)])
+    communicator = WebsocketCommunicator(
+        AuthMiddlewareStack(BackedUpConsumer.as_asgi()), PATH, headers=[auth(reader_key)]
+    )
     assert (await communicator.connect())[0]
     assert (await communicator.receive_json_from(timeout=5))["type"] == "welcome"
     await subscribe(communicator)
