@@ -1,0 +1,112 @@
+"""GET balance and positions: read scope, per-account access, and every venue error class
+with its status and body."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.trading.conftest import VENUES, answer_instead, injected, require_venue, when
+
+pytestmark = pytest.mark.django_db
+
+BALANCE = when("binance", "GET", "/api/v3/account")
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Reads retry temporary errors with backoff; keep the waits short here."""
+    from connectors import retry
+
+    monkeypatch.setattr(retry, "sleep", lambda seconds: None)
+
+
+class TestBalance:
+    def test_it_returns_the_venue_balances_as_strings(self, api, seeded_emulator, trading_account):
+        response = api("GET", "balance/")
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        assert body["account_id"] == trading_account.pk and body["exchange"] == "binance"
+        usdt = body["balances"]["USDT"]
+        assert set(usdt) == {"free", "used", "total"}
+        assert all(isinstance(v, str) for v in usdt.values())
+        assert "e" not in usdt["total"].lower()  # plain decimal strings, never floats or exponents
+        assert all(entry["total"] != "0" for entry in body["balances"].values())
+
+    def test_include_zero_lists_empty_currencies_too(self, api, seeded_emulator):
+        some = api("GET", "balance/").json()["balances"]
+        everything = api("GET", "balance/?include_zero=true").json()["balances"]
+        assert set(some) <= set(everything)
+
+    def test_a_malformed_account_type_is_a_400_naming_it(self, api, seeded_emulator):
+        response = api("GET", "balance/?type=../../x")
+        assert response.status_code == 400 and response.json()["error"]["field"] == "type"
+
+    def test_the_read_only_teammate_may_read_and_the_outsider_gets_404(self, api, seeded_emulator):
+        assert api("GET", "balance/", as_="teammate").status_code == 200
+        response = api("GET", "balance/", as_="outsider")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+    def test_a_token_without_account_read_gets_403(self, client, make_token, owner, trading_account):
+        _, key = make_token(owner, ["trade"], [trading_account])
+        response = client.get(
+            f"/api/v1/accounts/{trading_account.pk}/balance/", HTTP_AUTHORIZATION=f"Bearer {key}"
+        )
+        assert response.status_code == 403
+
+    def test_keys_the_venue_rejects_are_a_400_never_a_401(
+        self, make_account, make_token, owner, client, seeded_emulator, settings
+    ):
+        settings.EMULATOR_URL = seeded_emulator.url
+        bad = make_account(label="bad keys", exchange="binance", api_secret="not-the-secret-the-venue-has")
+        _, key = make_token(owner, ["account:read"], [bad])
+        response = client.get(f"/api/v1/accounts/{bad.pk}/balance/", HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "exchange_credentials_rejected"
+        assert "not-the-secret" not in response.content.decode()
+
+    def test_the_venue_rate_limit_is_a_429_with_retry_after(self, api, seeded_emulator):
+        limited = answer_instead(
+            BALANCE, 429, '{"code":-1003,"msg":"Too many requests."}', {"Retry-After": "30"}
+        )
+        with injected(seeded_emulator, limited):
+            response = api("GET", "balance/")
+        assert response.status_code == 429
+        assert response["Retry-After"] == "30"
+        assert response.json()["error"]["code"] == "rate_limited"
+
+    def test_a_venue_in_maintenance_is_a_503(self, api, seeded_emulator, fast_retries):
+        down = answer_instead(BALANCE, 503, "<html>maintenance</html>")
+        with injected(seeded_emulator, down):
+            response = api("GET", "balance/")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "exchange_unavailable"
+        assert set(response.json()) == {"error"}
+
+
+class TestPositions:
+    @pytest.mark.parametrize("venue", VENUES, indirect=True)
+    def test_it_lists_open_positions_with_money_as_strings(self, api, seeded_emulator, venue):
+        if venue == "binance":
+            pytest.skip("the emulator does not serve Binance USDⓈ-M account endpoints (positions) yet")
+        require_venue(seeded_emulator, venue)
+        response = api("GET", "positions/")
+        assert response.status_code == 200, response.json()
+        assert isinstance(response.json(), list)
+
+    def test_the_outsider_gets_404_and_a_token_without_account_read_403(
+        self, api, client, make_token, owner, trading_account
+    ):
+        assert api("GET", "positions/", as_="outsider").status_code == 404
+        _, key = make_token(owner, ["trade"], [trading_account])
+        response = client.get(
+            f"/api/v1/accounts/{trading_account.pk}/positions/", HTTP_AUTHORIZATION=f"Bearer {key}"
+        )
+        assert response.status_code == 403
+
+    def test_a_venue_without_the_endpoint_is_a_clean_4xx_not_a_500(self, api, seeded_emulator):
+        response = api("GET", "positions/")
+        if response.status_code == 200:  # once the emulator serves Binance futures accounts
+            assert isinstance(response.json(), list)
+        else:
+            assert response.status_code == 400
+            assert set(response.json()["error"]) == {"code", "message", "field"}
