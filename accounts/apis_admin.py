@@ -92,10 +92,17 @@ def _owner_only(request: Request, account: ExchangeAccount) -> None:
         raise PermissionDenied("Only the account's owner may change or delete it")
 
 
+# Choice errors name the allowed values, never echo the input: a secret pasted into the
+# wrong field must not come back in a response.
+NO_ECHO = {"invalid_choice": "Not one of the allowed values."}
+
+
 class AccountCreateInputSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=100)  # type: ignore[assignment]
-    exchange = serializers.ChoiceField(choices=[])
-    environment = serializers.ChoiceField(choices=ExchangeAccount.EnvironmentChoice.choices)
+    exchange = serializers.ChoiceField(choices=[], error_messages=NO_ECHO)
+    environment = serializers.ChoiceField(
+        choices=ExchangeAccount.EnvironmentChoice.choices, error_messages=NO_ECHO
+    )
     api_key = serializers.CharField(max_length=512, write_only=True, trim_whitespace=True)
     api_secret = serializers.CharField(max_length=4096, write_only=True, trim_whitespace=True)
     passphrase = serializers.CharField(max_length=256, write_only=True, required=False, allow_blank=True)
@@ -115,7 +122,9 @@ class AccountUpdateInputSerializer(serializers.Serializer):
     """Only these fields change; anything else sent (owner, exchange, ...) is ignored."""
 
     label = serializers.CharField(max_length=100, required=False)  # type: ignore[assignment]
-    environment = serializers.ChoiceField(choices=ExchangeAccount.EnvironmentChoice.choices, required=False)
+    environment = serializers.ChoiceField(
+        choices=ExchangeAccount.EnvironmentChoice.choices, required=False, error_messages=NO_ECHO
+    )
     api_key = serializers.CharField(max_length=512, write_only=True, required=False, allow_blank=True)
     api_secret = serializers.CharField(max_length=4096, write_only=True, required=False, allow_blank=True)
     passphrase = serializers.CharField(max_length=256, write_only=True, required=False, allow_blank=True)
