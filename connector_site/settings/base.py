@@ -213,6 +213,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "connector_site.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
+# Requests per token (or staff session) per window, counted atomically (markets/throttling.py);
+# empty turns it off. Used by the market-data endpoints.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min") or None
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exchange Connector API",
     "VERSION": "1.0.0",
