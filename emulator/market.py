@@ -27,6 +27,13 @@ DIFF_MEMORY = 4096
 FUNDING_PERIOD_MS = 8 * 3600_000
 
 
+OPTION_VOLATILITY = 0.6  # annualised, for every option premium
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
 def rng_for(seed: int, *parts: object) -> random.Random:
     """A ``random.Random`` whose stream depends only on the seed and the given names (stable across runs)."""
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
@@ -255,8 +262,24 @@ class Market:
         return self.instrument.price_tick
 
     def price_from_index(self, index: float) -> Decimal:
+        if self.instrument.kind == "option":
+            return max(self.tick, snap(Decimal(repr(self.option_premium(index))), self.tick))
         factor = 1.0 + self.basis()
         return max(self.tick, snap(Decimal(repr(index * factor)), self.tick))
+
+    def option_premium(self, index: float) -> float:
+        """Black-Scholes premium (zero rates, flat ``OPTION_VOLATILITY``) of an option on the walk, in quote
+        units; inverse options (premium in the base asset) divide by the index. Time to expiry is measured
+        from start-up, so premiums do not decay within a session."""
+        instrument = self.instrument
+        strike = float(instrument.strike or 0)
+        years = max(3600_000, (instrument.expiry_ms or 0) - self.started_ms) / (365 * 86_400_000)
+        spread = OPTION_VOLATILITY * math.sqrt(years)
+        d1 = (math.log(index / strike) + spread * spread / 2) / spread if strike > 0 else math.inf
+        d2 = d1 - spread
+        call = index * _normal_cdf(d1) - strike * _normal_cdf(d2)
+        premium = call if instrument.option_type != "P" else call - index + strike  # put-call parity
+        return max(0.0, premium) / (index if instrument.linear is False else 1.0)
 
     def basis(self) -> float:
         """Premium of this market over the walk: 0 for spot, small for perps, carry for dated futures."""
