@@ -60,6 +60,7 @@ class VenueRequest:
     received_us: int
     route: Route | None = None
     api_key: str | None = None
+    raw_query_string: str = ""  # as sent (percent-encoding kept): what OKX-style signatures cover
 
     @property
     def endpoint(self) -> str:

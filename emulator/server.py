@@ -134,6 +134,7 @@ class EmulatorServer:
             body=await request.text(),
             headers=request.headers,
             received_us=self.engine.clock.now_us(),
+            raw_query_string=request.raw_path.partition("?")[2],
         )
         return await run_pipeline(self.middlewares, venue_request, self._handle)
 
