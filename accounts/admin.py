@@ -33,13 +33,24 @@ class SecretInput(forms.PasswordInput):
 class ExchangeAccountForm(forms.ModelForm):
     api_key = forms.CharField(widget=SecretInput(), required=False, strip=True)
     api_secret = forms.CharField(widget=SecretInput(), required=False, strip=True, label="API secret")
-    passphrase = forms.CharField(widget=SecretInput(), required=False, strip=True,
-                                 help_text="OKX and some other venues only.")
+    passphrase = forms.CharField(
+        widget=SecretInput(), required=False, strip=True, help_text="OKX and some other venues only."
+    )
 
     class Meta:
         model = ExchangeAccount
-        fields = ["label", "exchange", "environment", "api_key", "api_secret", "passphrase", "uid",
-                  "is_active", "owner", "shared_with"]
+        fields = [
+            "label",
+            "exchange",
+            "environment",
+            "api_key",
+            "api_secret",
+            "passphrase",
+            "uid",
+            "is_active",
+            "owner",
+            "shared_with",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,13 +97,22 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
             changes = {name: data[name] for name in form.changed_data if name in data}
             # The form has already copied its values onto obj: give the service the stored row.
             stored = ExchangeAccount.objects.get(pk=obj.pk)
-            services.account_update(account=stored, actor=request.user, changes=changes, ip=client_ip(request))
+            services.account_update(
+                account=stored, actor=request.user, changes=changes, ip=client_ip(request)
+            )
         else:
             created = services.account_create(
-                actor=request.user, ip=client_ip(request),
-                owner=data["owner"], label=data["label"], exchange=data["exchange"],
-                environment=data["environment"], api_key=data["api_key"], api_secret=data["api_secret"],
-                passphrase=data.get("passphrase"), uid=data.get("uid", ""), is_active=data["is_active"],
+                actor=request.user,
+                ip=client_ip(request),
+                owner=data["owner"],
+                label=data["label"],
+                exchange=data["exchange"],
+                environment=data["environment"],
+                api_key=data["api_key"],
+                api_secret=data["api_secret"],
+                passphrase=data.get("passphrase"),
+                uid=data.get("uid", ""),
+                is_active=data["is_active"],
                 shared_with=data.get("shared_with", []),
             )
             obj.pk = created.pk
@@ -112,7 +132,9 @@ class ExchangeAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection to the venue")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         for account in queryset:
-            result = services.account_test_connection(account=account, actor=request.user, ip=client_ip(request))
+            result = services.account_test_connection(
+                account=account, actor=request.user, ip=client_ip(request)
+            )
             level = messages.SUCCESS if result.ok else messages.ERROR
             self.message_user(request, f"{account.label}: {result.message}", level)
             for warning in result.warnings:
@@ -132,8 +154,17 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(APIKeyModelAdmin):
     form = ApiTokenForm
-    list_display = ["name", "prefix", "user", "scope_list", "created", "expiry_date", "last_used_at",
-                    "_has_expired", "revoked"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "scope_list",
+        "created",
+        "expiry_date",
+        "last_used_at",
+        "_has_expired",
+        "revoked",
+    ]
     list_filter = ["revoked", "created"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
@@ -155,8 +186,13 @@ class ApiTokenAdmin(APIKeyModelAdmin):
             super(APIKeyModelAdmin, self).save_model(request, obj, form, change)
             return
         token, plaintext = services.token_issue(
-            user=data["user"], name=data["name"], scopes=data["scopes"], accounts=data.get("accounts", []),
-            expires_at=data.get("expiry_date"), actor=request.user, ip=client_ip(request),
+            user=data["user"],
+            name=data["name"],
+            scopes=data["scopes"],
+            accounts=data.get("accounts", []),
+            expires_at=data.get("expiry_date"),
+            actor=request.user,
+            ip=client_ip(request),
         )
         obj.pk = token.pk
         self.message_user(

@@ -23,7 +23,17 @@ class AccountOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExchangeAccount
-        fields = ["id", "label", "exchange", "environment", "api_key", "uid", "is_active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "label",
+            "exchange",
+            "environment",
+            "api_key",
+            "uid",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

@@ -34,12 +34,18 @@ class ExchangeAccount(models.Model):
     api_key = SecretCharField(max_length=512)
     api_secret = SecretCharField(max_length=4096)  # PEM private keys (binance RSA/Ed25519) are long
     passphrase = SecretCharField(max_length=256, blank=True, null=True)
-    uid = models.CharField(max_length=100, blank=True, help_text="Venue account/user id, where the venue needs one")
+    uid = models.CharField(
+        max_length=100, blank=True, help_text="Venue account/user id, where the venue needs one"
+    )
     api_key_hint = models.CharField(max_length=8, editable=False, blank=True)
     is_active = models.BooleanField(default=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exchange_accounts")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exchange_accounts"
+    )
     shared_with = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="shared_exchange_accounts",
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="shared_exchange_accounts",
         help_text="Teammates who may use this account (within their tokens' scopes and grants).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,4 +151,3 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValidationError("Audit events are append-only")
-

@@ -111,7 +111,10 @@ def account_update(
     account.save()
     action = AuditEvent.Action.KEYS_CHANGED if secrets_changed else AuditEvent.Action.CHANGED
     audit_record(
-        action=action, actor=actor, account=account, ip=ip,
+        action=action,
+        actor=actor,
+        account=account,
+        ip=ip,
         details={"fields": changed + secrets_changed},
     )
     return account
@@ -119,8 +122,13 @@ def account_update(
 
 @transaction.atomic
 def account_delete(*, account: ExchangeAccount, actor: Any, ip: str | None = None) -> None:
-    audit_record(action=AuditEvent.Action.DELETED, actor=actor, account=account, ip=ip,
-                 details={"account_id": account.pk})
+    audit_record(
+        action=AuditEvent.Action.DELETED,
+        actor=actor,
+        account=account,
+        ip=ip,
+        details={"account_id": account.pk},
+    )
     account.delete()
 
 
@@ -166,7 +174,8 @@ def secrets_rotate(*, batch_size: int = 200, actor: Any = None) -> RotationResul
                     **{name: Value(token, output_field=TextField()) for name, token in stale.items()}
                 )
                 audit_record(
-                    action=AuditEvent.Action.ROTATED, actor=actor,
+                    action=AuditEvent.Action.ROTATED,
+                    actor=actor,
                     account=ExchangeAccount(pk=pk, label=label, exchange=exchange),
                     details={"fields": sorted(stale)},
                 )
@@ -194,9 +203,15 @@ def token_issue(
     granted = list(accounts)
     token.accounts.set(granted)
     audit_record(
-        action=AuditEvent.Action.TOKEN_ISSUED, actor=actor or user, ip=ip,
-        details={"token": token.prefix, "user": user.get_username(), "scopes": token.scopes,
-                 "accounts": [account.pk for account in granted]},
+        action=AuditEvent.Action.TOKEN_ISSUED,
+        actor=actor or user,
+        ip=ip,
+        details={
+            "token": token.prefix,
+            "user": user.get_username(),
+            "scopes": token.scopes,
+            "accounts": [account.pk for account in granted],
+        },
     )
     return token, plaintext
 
@@ -205,8 +220,9 @@ def token_revoke(*, token: ApiToken, actor: Any = None, ip: str | None = None) -
     with transaction.atomic():
         ApiToken.objects.filter(pk=token.pk).update(revoked=True)
         token.revoked = True
-        audit_record(action=AuditEvent.Action.TOKEN_REVOKED, actor=actor, ip=ip,
-                     details={"token": token.prefix})
+        audit_record(
+            action=AuditEvent.Action.TOKEN_REVOKED, actor=actor, ip=ip, details={"token": token.prefix}
+        )
 
 
 def token_touch(*, token: ApiToken) -> None:
@@ -220,7 +236,9 @@ def token_touch(*, token: ApiToken) -> None:
 
 def account_credentials(*, account: ExchangeAccount) -> Credentials:
     """Decrypted credentials for the connectors; they never leave this process."""
-    return Credentials(api_key=account.api_key, secret=account.api_secret, passphrase=account.passphrase or None)
+    return Credentials(
+        api_key=account.api_key, secret=account.api_secret, passphrase=account.passphrase or None
+    )
 
 
 def account_connector(*, account: ExchangeAccount) -> Connector:
@@ -237,7 +255,9 @@ def account_connector(*, account: ExchangeAccount) -> Connector:
     )
 
 
-def account_test_connection(*, account: ExchangeAccount, actor: Any, ip: str | None = None) -> ConnectionCheck:
+def account_test_connection(
+    *, account: ExchangeAccount, actor: Any, ip: str | None = None
+) -> ConnectionCheck:
     """Check the stored keys against the venue; audited with the outcome, never the keys."""
     result = check_connection(
         account.exchange,
@@ -246,8 +266,16 @@ def account_test_connection(*, account: ExchangeAccount, actor: Any, ip: str | N
         emulator_url=settings.EMULATOR_URL,
     )
     audit_record(
-        action=AuditEvent.Action.TESTED, actor=actor, account=account, ip=ip,
-        details={"ok": result.ok, "error_code": result.error_code, "can_read": result.can_read,
-                 "can_trade": result.can_trade, "can_withdraw": result.can_withdraw},
+        action=AuditEvent.Action.TESTED,
+        actor=actor,
+        account=account,
+        ip=ip,
+        details={
+            "ok": result.ok,
+            "error_code": result.error_code,
+            "can_read": result.can_read,
+            "can_trade": result.can_trade,
+            "can_withdraw": result.can_withdraw,
+        },
     )
     return result

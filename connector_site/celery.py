@@ -12,7 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # kombu's filesystem transport (embedded default) expects its folders to exist.
-for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
     folder = (app.conf.broker_transport_options or {}).get(key)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)

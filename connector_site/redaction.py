@@ -90,5 +90,7 @@ class SafeReporterFilter(SafeExceptionReporterFilter):
     )
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
-        return [(name, redact(value) if isinstance(value, str) else value)
-                for name, value in super().get_traceback_frame_variables(request, tb_frame)]
+        return [
+            (name, redact(value) if isinstance(value, str) else value)
+            for name, value in super().get_traceback_frame_variables(request, tb_frame)
+        ]

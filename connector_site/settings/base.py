@@ -111,7 +111,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
-# ------------------------------------------------------------------------------ REDIS: CACHE, CHANNELS, CELERY
+# ---------------------------------------------------------------------------- REDIS: CACHE, CHANNELS, CELERY
 # One REDIS_URL carries the cache, the channel layer and the Celery broker in production.
 REDIS_URL = env.str("REDIS_URL", default="")
 
@@ -121,7 +121,9 @@ if REDIS_URL:
 else:
     # The database cache is shared by every local process and its add() is atomic, which
     # the Celery "never overlap" locks rely on. Created by `manage.py createcachetable`.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_entries"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "cache_entries"}
+    }
 
 # https://channels.readthedocs.io/en/stable/topics/channel_layers.html
 if REDIS_URL:
@@ -148,6 +150,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = None

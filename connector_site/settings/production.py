@@ -11,9 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 REQUIRED = ("SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
 _missing = [name for name in REQUIRED if not os.environ.get(name, "").strip()]
 if _missing:
-    raise ImproperlyConfigured(
-        "Production settings need these environment variables: " + ", ".join(_missing)
-    )
+    raise ImproperlyConfigured("Production settings need these environment variables: " + ", ".join(_missing))
 
 from .base import *  # noqa: E402, F403
 from .base import BASE_DIR, STORAGES, env  # noqa: E402

@@ -11,7 +11,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; t
 FIELD_ENCRYPTION_KEYS = env.list(
     "TEST_FIELD_ENCRYPTION_KEYS", default=["4uCI5KRdVnrnNU7JOUg6XWo1TGmZz3j3xyHrj8QoVnA="]
 )
-SECRET_KEY = "test-secret-key-not-used-for-anything-but-tests-0123456789abcdef"  # noqa: S105
+SECRET_KEY = "test-secret-key-not-used-for-anything-but-tests-0123456789abcdef"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -67,7 +67,9 @@ def test_a_form_with_errors_does_not_echo_the_secrets_typed_into_it(admin_client
     assert not ExchangeAccount.objects.exists()
 
 
-def test_creating_an_account_in_the_admin_encrypts_it_and_writes_one_audit_row(admin_client, owner, superuser):
+def test_creating_an_account_in_the_admin_encrypts_it_and_writes_one_audit_row(
+    admin_client, owner, superuser
+):
     response = admin_client.post(
         reverse("admin:accounts_exchangeaccount_add"), form_data(owner=str(owner.pk), **SEEDED_SECRETS)
     )
@@ -95,8 +97,16 @@ def test_leaving_secret_inputs_blank_keeps_the_stored_values(admin_client, accou
 def test_changing_a_secret_is_audited_by_field_name_only(admin_client, account, owner, teammate):
     url = reverse("admin:accounts_exchangeaccount_change", args=[account.pk])
     new_secret = "a-brand-new-secret-value-9876"
-    admin_client.post(url, form_data(label="main", exchange="okx", owner=str(owner.pk), api_secret=new_secret,
-                                     shared_with=[str(teammate.pk)]))
+    admin_client.post(
+        url,
+        form_data(
+            label="main",
+            exchange="okx",
+            owner=str(owner.pk),
+            api_secret=new_secret,
+            shared_with=[str(teammate.pk)],
+        ),
+    )
     account.refresh_from_db()
     assert account.api_secret == new_secret
     event = AuditEvent.objects.filter(account=account).latest("id")
@@ -122,7 +132,9 @@ def test_every_account_change_writes_exactly_one_audit_row_without_secrets(admin
 def test_the_audit_log_is_read_only_in_the_admin(admin_client, account):
     event = AuditEvent.objects.get(account=account)
     assert admin_client.get(reverse("admin:accounts_auditevent_add")).status_code == 403
-    response = admin_client.post(reverse("admin:accounts_auditevent_delete", args=[event.pk]), {"post": "yes"})
+    response = admin_client.post(
+        reverse("admin:accounts_auditevent_delete", args=[event.pk]), {"post": "yes"}
+    )
     assert response.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
@@ -130,8 +142,14 @@ def test_the_audit_log_is_read_only_in_the_admin(admin_client, account):
 def test_issuing_a_token_in_the_admin_shows_it_once_and_stores_only_its_hash(admin_client, owner, account):
     response = admin_client.post(
         reverse("admin:accounts_apitoken_add"),
-        {"name": "pricing bot", "user": str(owner.pk), "scopes": ["market:read", "account:read"],
-         "accounts": [str(account.pk)], "expiry_date_0": "", "expiry_date_1": ""},
+        {
+            "name": "pricing bot",
+            "user": str(owner.pk),
+            "scopes": ["market:read", "account:read"],
+            "accounts": [str(account.pk)],
+            "expiry_date_0": "",
+            "expiry_date_1": "",
+        },
         follow=True,
     )
     assert response.status_code == 200

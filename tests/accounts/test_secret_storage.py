@@ -84,7 +84,9 @@ def test_rotation_can_be_interrupted_and_run_again(make_account, capsys):
 
         first = raw_columns(accounts[0].pk)
         ExchangeAccount.objects.filter(pk=accounts[0].pk).update(
-            api_key=crypto.rotate(first[0]), api_secret=crypto.rotate(first[1]), passphrase=crypto.rotate(first[2])
+            api_key=crypto.rotate(first[0]),
+            api_secret=crypto.rotate(first[1]),
+            passphrase=crypto.rotate(first[2]),
         )
         call_command("rotate_encryption_keys")
         assert "rotated 2 account(s); 1 already under the newest key" in capsys.readouterr().out
@@ -92,7 +94,9 @@ def test_rotation_can_be_interrupted_and_run_again(make_account, capsys):
         assert "rotated 0 account(s); 3 already under the newest key" in capsys.readouterr().out
 
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]):
-        assert [a.api_secret for a in ExchangeAccount.objects.order_by("pk")] == [SEEDED_SECRETS["api_secret"]] * 3
+        assert [a.api_secret for a in ExchangeAccount.objects.order_by("pk")] == [
+            SEEDED_SECRETS["api_secret"]
+        ] * 3
 
 
 def test_a_malformed_key_setting_names_its_position_not_its_value():
@@ -100,8 +104,9 @@ def test_a_malformed_key_setting_names_its_position_not_its_value():
 
     from accounts import crypto
 
-    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY, "not-a-key-at-all"]), pytest.raises(
-        ImproperlyConfigured, match="entry 2"
-    ) as excinfo:
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY, "not-a-key-at-all"]),
+        pytest.raises(ImproperlyConfigured, match="entry 2") as excinfo,
+    ):
         crypto.encrypt("x")
     assert "not-a-key-at-all" not in str(excinfo.value)

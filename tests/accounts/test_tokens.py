@@ -53,17 +53,32 @@ def test_the_account_detail_never_contains_a_secret(client, bearer, make_token, 
     _, key = make_token(owner, ["account:read"], [account])
     body = client.get(f"/api/v1/accounts/{account.pk}/", **bearer(key)).json()
     assert body["api_key"] == "****" + account.api_key[-4:]
-    assert set(body) == {"id", "label", "exchange", "environment", "api_key", "uid", "is_active",
-                         "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "label",
+        "exchange",
+        "environment",
+        "api_key",
+        "uid",
+        "is_active",
+        "created_at",
+        "updated_at",
+    }
 
 
-def test_a_token_without_the_scope_gets_403_with_the_error_envelope(client, bearer, make_token, account, owner):
+def test_a_token_without_the_scope_gets_403_with_the_error_envelope(
+    client, bearer, make_token, account, owner
+):
     _, key = make_token(owner, ["market:read"], [account])
     response = client.get("/api/v1/accounts/", **bearer(key))
     assert response.status_code == 403
-    assert response.json() == {"error": {"code": "permission_denied",
-                                         "message": "This token lacks the scope this operation needs",
-                                         "field": None}}
+    assert response.json() == {
+        "error": {
+            "code": "permission_denied",
+            "message": "This token lacks the scope this operation needs",
+            "field": None,
+        }
+    }
 
 
 @pytest.mark.parametrize("header", ["Bearer nope.nope", "Bearer ", "Bearer a b", "Bearer " + "x" * 500])
@@ -105,7 +120,9 @@ def test_unknown_scopes_are_rejected(make_token, owner):
 
 
 def test_issue_token_prints_the_token_once_on_its_last_line(capsys, client, bearer, account, owner):
-    call_command("issue_token", "--user", "alice", "--scopes", "account:read,trade", "--accounts", str(account.pk))
+    call_command(
+        "issue_token", "--user", "alice", "--scopes", "account:read,trade", "--accounts", str(account.pk)
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     key = lines[-1]
     token = ApiToken.objects.get(prefix=key.split(".")[0])

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--user", required=True, help="username the token acts for")
         parser.add_argument("--scopes", required=True, help="comma-separated: " + ",".join(ApiToken.SCOPES))
-        parser.add_argument("--accounts", default="", help="comma-separated account ids; none means no account")
+        parser.add_argument(
+            "--accounts", default="", help="comma-separated account ids; none means no account"
+        )
         parser.add_argument("--name", default="", help="a label for the token")
         parser.add_argument("--expires-in-days", type=int, default=None)
 
@@ -31,7 +33,9 @@ class Command(BaseCommand):
         scopes = [s.strip() for s in options["scopes"].split(",") if s.strip()]
         unknown = sorted(set(scopes) - set(ApiToken.SCOPES))
         if unknown or not scopes:
-            raise CommandError(f"--scopes: unknown {unknown or 'empty'}; choose from {', '.join(ApiToken.SCOPES)}")
+            raise CommandError(
+                f"--scopes: unknown {unknown or 'empty'}; choose from {', '.join(ApiToken.SCOPES)}"
+            )
         accounts = self._accounts(user, options["accounts"])
         expires = options["expires_in_days"]
         token, plaintext = token_issue(
@@ -41,7 +45,9 @@ class Command(BaseCommand):
             accounts=accounts,
             expires_at=timezone.now() + timedelta(days=expires) if expires else None,
         )
-        self.stdout.write(f"issued token {token.prefix} for {user.get_username()} with {', '.join(token.scopes)}")
+        self.stdout.write(
+            f"issued token {token.prefix} for {user.get_username()} with {', '.join(token.scopes)}"
+        )
         self.stdout.write(plaintext)
 
     def _accounts(self, user: Any, raw: str) -> list[ExchangeAccount]:

@@ -41,7 +41,13 @@ class Command(BaseCommand):
             if ExchangeAccount.objects.filter(owner=operator, label=label).exists():
                 continue
             account_create(
-                actor=operator, owner=operator, label=label, exchange=venue,
-                environment=Environment.EMULATOR.value, api_key=key, api_secret=secret, passphrase=passphrase,
+                actor=operator,
+                owner=operator,
+                label=label,
+                exchange=venue,
+                environment=Environment.EMULATOR.value,
+                api_key=key,
+                api_secret=secret,
+                passphrase=passphrase,
             )
         self.stdout.write(f"Demo operator: {DEMO_USERNAME} / {password}  (stored in {password_file})")
