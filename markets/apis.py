@@ -50,10 +50,9 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
-def _symbol(value: str) -> str:
+def _symbol(value: str) -> None:
     if not SYMBOL_PATTERN.match(value):
         raise serializers.ValidationError(f"{value[:60]!r} is not a symbol like BTC/USDT or BTC/USDT:USDT")
-    return value
 
 
 # ------------------------------------------------------------------ base
@@ -124,7 +123,9 @@ class EntrySerializer(serializers.Serializer):
     environment = serializers.CharField(help_text="live, sandbox or emulator")
     channel = serializers.CharField()
     symbol = serializers.CharField()
-    source = serializers.ChoiceField(
+    # Declared fields are popped off the class by DRF's metaclass, so these names do not
+    # shadow Field.source / Serializer.data at runtime; mypy cannot know that.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=SOURCES,
         help_text="stream (a venue WebSocket), poll (a background task) or request (fetched for a request)",
     )
@@ -424,7 +425,7 @@ class TickerApi(MarketApi):
         pass
 
     class OutputSerializer(EntrySerializer):
-        data = TickerDataSerializer()
+        data = TickerDataSerializer()  # type: ignore[assignment]
 
         class Meta:
             ref_name = "TickerResponse"
@@ -514,7 +515,7 @@ class OrderBookApi(MarketApi):
         )
 
     class OutputSerializer(EntrySerializer):
-        data = OrderBookDataSerializer()
+        data = OrderBookDataSerializer()  # type: ignore[assignment]
 
         class Meta:
             ref_name = "OrderBookResponse"
@@ -541,7 +542,7 @@ class TradesApi(MarketApi):
         )
 
     class OutputSerializer(EntrySerializer):
-        data = TradeDataSerializer(many=True, help_text="Oldest first")
+        data = TradeDataSerializer(many=True, help_text="Oldest first")  # type: ignore[assignment]
 
         class Meta:
             ref_name = "TradesResponse"
@@ -579,7 +580,7 @@ class OhlcvApi(MarketApi):
 
     class OutputSerializer(EntrySerializer):
         timeframe = serializers.CharField()
-        data = CandleSerializer(many=True, help_text="Oldest first")
+        data = CandleSerializer(many=True, help_text="Oldest first")  # type: ignore[assignment]
 
         class Meta:
             ref_name = "OhlcvResponse"
@@ -610,7 +611,7 @@ class FundingRateApi(MarketApi):
         pass
 
     class OutputSerializer(EntrySerializer):
-        data = FundingRateDataSerializer()
+        data = FundingRateDataSerializer()  # type: ignore[assignment]
 
         class Meta:
             ref_name = "FundingRateResponse"
@@ -635,7 +636,7 @@ class OkxOptionChainApi(MarketApi):
         )
 
     class OutputSerializer(EntrySerializer):
-        data = OptionDataSerializer(many=True, help_text="Every listed option, by symbol")
+        data = OptionDataSerializer(many=True, help_text="Every listed option, by symbol")  # type: ignore[assignment]
 
         class Meta:
             ref_name = "OptionChainResponse"

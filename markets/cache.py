@@ -206,7 +206,7 @@ def market_data_get_or_fetch_many(
     left out of the result too. Each missing symbol is filled by whoever takes its lock
     first, so concurrent identical requests still make one venue call per symbol set.
     """
-    names = {"exchange": exchange, "environment": environment, "channel": channel}
+    names: dict[str, Any] = {"exchange": exchange, "environment": environment, "channel": channel}
     found = market_data_get_many(**names, symbols=symbols)
     result = {s: e for s, e in found.items() if _usable(e, max_age_ms, None)}
     missing = [s for s in symbols if s not in result]
@@ -236,7 +236,7 @@ def market_data_get_or_fetch_many(
 
 
 def _fetch_many_and_put(
-    names: dict[str, str],
+    names: dict[str, Any],
     symbols: list[str],
     fetch_many: Callable[[list[str]], dict[str, tuple[Any, int | None]]],
 ) -> dict[str, MarketDataEntry]:
@@ -248,7 +248,7 @@ def _fetch_many_and_put(
     }
 
 
-def _fetch_and_put(names: dict[str, str], fetch: Callable[[], tuple[Any, int | None]]) -> MarketDataEntry:
+def _fetch_and_put(names: dict[str, Any], fetch: Callable[[], tuple[Any, int | None]]) -> MarketDataEntry:
     data, venue_time_ms = fetch()
     return market_data_put(**names, data=data, source="request", venue_time_ms=venue_time_ms)
 

@@ -236,7 +236,7 @@ def market_order_book_get(
     depth = _step(limit, BOOK_DEPTHS)
 
     def fetch() -> tuple[Any, int | None]:
-        book = dict(connector.fetch_order_book(symbol, depth))
+        book: dict[str, Any] = dict(connector.fetch_order_book(symbol, depth))
         book["depth"] = depth
         return book, book.get("timestamp")
 
