@@ -113,8 +113,8 @@ def test_a_trader_sees_live_prices_move_and_the_indicator_follow_the_venue(site:
             mid = book_mid.inner_text()
             # Prices from the emulator change within a few seconds (ticker or book mid).
             page.wait_for_function(
-                "([a, b]) => document.querySelector('#watchlist tr[data-symbol=\"BTC/USDT\"] td.last').textContent"
-                " !== a || document.querySelector('#spread span').textContent !== b",
+                "([a, b]) => document.querySelector('#watchlist tr[data-symbol=\"BTC/USDT\"] td.last')"
+                ".textContent !== a || document.querySelector('#spread span').textContent !== b",
                 arg=[first, mid],
                 timeout=10_000,
             )
