@@ -249,3 +249,7 @@ class TradingGuard(models.Model):
 
     def allows_symbol(self, symbol: str) -> bool:
         return not self.allowed_symbols or symbol in self.allowed_symbols
+
+
+# Models of the Celery jobs issue, in their own modules (balance history, orders placed outside us).
+from trading import balance_history, external_orders  # noqa: E402, F401

@@ -21,9 +21,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 from accounts.models import ApiToken, AuditEvent, ExchangeAccount
 from accounts.services import account_connector, audit_record
@@ -98,6 +100,7 @@ def order_place(
     :class:`OrderFailed` after journaling when the venue refused the order (``rejected``)
     or did not process it (``failed``, e.g. rate limited).
     """
+    order_rate_check(actor=actor, token=token)
     _check_guards(account=account, symbol=symbol)
     connector = account_connector(account=account)
     market, qty, limit_price = connector.validate_order(symbol, type, side, amount, price)
@@ -126,6 +129,35 @@ def order_place(
         ip=ip,
     )
     return _submit(order=order, connector=connector, venue_options=venue_options)
+
+
+def order_rate_check(*, actor: Any, token: ApiToken | None) -> None:
+    """At most ``ORDER_RATE_LIMIT`` ("count/seconds", default 50/10) order placements per
+    token (per user for sessions) in a fixed window, so one tool cannot get the shared
+    egress IP banned (B2 #33). The counter is the cache's ``incr``: atomic on Redis
+    (production), locked in memory; approximate on the embedded database cache."""
+    count, seconds = _rate_limit()
+    now = time.time()
+    window = int(now // seconds)
+    who = f"t{token.pk}" if token is not None else f"u{getattr(actor, 'pk', 'anon')}"
+    key = f"trading:order-rate:{who}:{window}"
+    cache.add(key, 0, timeout=seconds * 2)
+    try:
+        placed = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=seconds * 2)
+        placed = 1
+    if placed > count:
+        raise Throttled(
+            wait=max(1, int((window + 1) * seconds - now + 0.999)),
+            detail=f"At most {count} orders per {seconds} s per token",
+        )
+
+
+def _rate_limit() -> tuple[int, int]:
+    raw = str(getattr(settings, "ORDER_RATE_LIMIT", "50/10"))
+    count, _, seconds = raw.partition("/")
+    return int(count), int(seconds or 1)
 
 
 def _check_guards(*, account: ExchangeAccount, symbol: str) -> None:
