@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasTokenScope
-from connectors import SUPPORTED_EXCHANGES
+from connectors import SUPPORTED_EXCHANGES, RateLimited
 from markets import selectors
 from markets.cache import SOURCES, MarketDataEntry
 from markets.schema import ERROR_RESPONSES, DecimalString, Millis, Text
@@ -42,6 +42,10 @@ EXCHANGE_PARAMETER = OpenApiParameter(
     enum=list(SUPPORTED_EXCHANGES),
     description="CCXT exchange id from the allow-list (GET /api/v1/exchanges/ says which serve data here)",
 )
+
+
+# Seconds a caller should wait after a venue 429 that came without a Retry-After.
+VENUE_RETRY_AFTER_DEFAULT = 2
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -66,6 +70,9 @@ class MarketApi(APIView):
     throttle_classes = [TokenRateThrottle]
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, RateLimited) and not exc.retry_after:
+            # Every 429 tells the caller when to come back, even when the venue did not say.
+            exc.retry_after = VENUE_RETRY_AFTER_DEFAULT
         # B2 #15: a Redis or database outage answers 503 with the envelope, never a 500.
         if isinstance(exc, RedisError):
             logger.warning("cache unavailable: %s", type(exc).__name__)

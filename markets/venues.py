@@ -23,6 +23,7 @@ from connectors.exchanges import normalise_exchange_id
 from markets.errors import UnknownExchange
 
 __all__ = [
+    "BACKGROUND",
     "INTERACTIVE",
     "RetryBudget",
     "exchange_resolve",

@@ -402,6 +402,20 @@ def test_the_venues_rate_limit_is_a_429_with_its_retry_after(api, emulator, remo
     assert fault.hits == 1  # a Retry-After beyond a web request's budget is never slept on
 
 
+def test_a_venue_429_without_retry_after_still_tells_the_caller_when_to_come_back(
+    api, emulator, remove_faults
+):
+    require_venue(emulator, "binance")
+    api.get(url("binance", "ticker", symbol=SPOT2))
+    fault = Fault("/klines", 429, {"code": -1003, "msg": "Too many requests"}, times=5)
+    emulator.middlewares.append(fault)
+    response = api.get(url("binance", "ohlcv", symbol=SPOT, timeframe="1h"))
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert int(response["Retry-After"]) >= 1
+    assert fault.hits == 2  # one quick retry, then the answer
+
+
 def test_an_unavailable_venue_is_a_503_after_one_quick_retry(api, emulator, remove_faults):
     require_venue(emulator, "binance")
     api.get(url("binance", "ticker", symbol=SPOT2))
