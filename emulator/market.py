@@ -324,6 +324,8 @@ class Market:
         for i in range(count):
             side: Side = self.rng.choice(("buy", "sell"))
             best = self.book.best("sell" if side == "buy" else "buy")
+            if best is None:  # one-sided book (an option worth one tick): buyers lift the asks
+                side, best = "buy", self.book.best("sell")
             assert best is not None
             qty = max(
                 self.instrument.amount_step,
@@ -363,7 +365,7 @@ class Market:
             for depth, price in enumerate(wanted):
                 if price not in current:
                     changes[side][price] = self.level_qty(depth)
-            for _ in range(2):
+            for _ in range(2 if wanted else 0):  # a side can be empty (an option worth one tick has no bids)
                 depth = self.rng.randrange(len(wanted))
                 changes[side][wanted[depth]] = self.level_qty(depth)
         self.book.apply(changes["buy"], changes["sell"], now_ms)
