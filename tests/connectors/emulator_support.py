@@ -94,8 +94,11 @@ class Fault:
             await call_next(request)
         if self.delay:
             await asyncio.sleep(self.delay)
-        payload = self.body if self.body is not None else {"error": "injected fault"}
-        return web.json_response(payload, status=self.status, headers=self.headers)
+        if self.body is None:
+            # What a venue's gateway sends with a 429/5xx: a plain page, not the venue's JSON envelope
+            # (CCXT's bybit reads any JSON without retCode as an exchange error, before the status).
+            return web.Response(text="injected fault", status=self.status, headers=self.headers)
+        return web.json_response(self.body, status=self.status, headers=self.headers)
 
 
 def inject_fault(server: Any, fault: Fault) -> Fault:
