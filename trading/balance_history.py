@@ -28,7 +28,9 @@ class BalanceSnapshot(models.Model):
     digest = models.CharField(max_length=64)
     first_seen_at = models.DateTimeField(db_index=True)
     last_seen_at = models.DateTimeField()
-    venue_time = models.DateTimeField(null=True, blank=True, help_text="The venue's timestamp, if it sent one")
+    venue_time = models.DateTimeField(
+        null=True, blank=True, help_text="The venue's timestamp, if it sent one"
+    )
 
     class Meta:
         ordering = ["-first_seen_at", "-id"]
