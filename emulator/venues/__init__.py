@@ -13,6 +13,7 @@ from emulator.venues.base import VenueAdapter
 # venue name -> "module:Class"; imported lazily so a broken adapter only breaks its own venue
 VENUES: dict[str, str] = {
     "binance": "emulator.venues.binance:BinanceAdapter",
+    "bybit": "emulator.venues.bybit:BybitAdapter",
 }
 
 
