@@ -61,6 +61,7 @@ class VenueRequest:
     route: Route | None = None
     api_key: str | None = None
     raw_query_string: str = ""  # as sent (percent-encoding kept): what OKX-style signatures cover
+    raw: web.Request | None = None  # the aiohttp request (faults abort its transport)
 
     @property
     def endpoint(self) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ from aiohttp import web
 
 from emulator.accounts import Account, demo_accounts
 from emulator.engine import Engine
+from emulator.faults import FaultError, Faults
 from emulator.market import Market
 from emulator.routing import Middleware, Router, VenueRequest, run_pipeline
 from emulator.stats import Stats
@@ -50,8 +53,11 @@ class EmulatorServer:
         self.engine = Engine(seed=seed, stats=self.stats)
         self.hub = WsHub(self.stats)
         self.router = Router()
-        self.middlewares: list[Middleware] = [self._count_requests]
         self.adapters: dict[str, VenueAdapter] = {}
+        self.fault_registry = Faults(self, seed)
+        self.faults = FaultControl(self)
+        self.hub.faults = self.fault_registry
+        self.middlewares: list[Middleware] = [self._count_requests, self.fault_registry.middleware]
         for account in [*demo_accounts(), *accounts]:
             self.engine.add_account(account)
         today = dt.datetime.now(dt.UTC).date()
@@ -74,6 +80,10 @@ class EmulatorServer:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_get("/_emulator/stats", self._stats_view)
         app.router.add_get("/_emulator/health", self._health_view)
+        app.router.add_get("/_emulator/faults", self._faults_list_view)
+        app.router.add_post("/_emulator/faults", self._faults_set_view)
+        app.router.add_delete("/_emulator/faults", self._faults_clear_view)
+        app.router.add_delete("/_emulator/faults/{fault_id}", self._faults_clear_view)
         app.router.add_route("*", "/{host}/{tail:.*}", self._dispatch)
         app.router.add_route("*", "/{host}", self._dispatch)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -89,6 +99,7 @@ class EmulatorServer:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        await self.fault_registry.close()
         await self.hub.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -135,6 +146,7 @@ class EmulatorServer:
             headers=request.headers,
             received_us=self.engine.clock.now_us(),
             raw_query_string=request.raw_path.partition("?")[2],
+            raw=request,
         )
         return await run_pipeline(self.middlewares, venue_request, self._handle)
 
@@ -150,6 +162,26 @@ class EmulatorServer:
 
     async def _health_view(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "venues": sorted(self.adapters)})
+
+    async def _faults_list_view(self, _request: web.Request) -> web.Response:
+        return web.json_response({"faults": self.fault_registry.listing()})
+
+    async def _faults_set_view(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            if not isinstance(spec, dict) or "kind" not in spec:
+                raise FaultError('expected a JSON object with "kind"')
+            fault_id = self.fault_registry.set(**spec)
+        except (FaultError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        faults = [f for f in self.fault_registry.listing() if f["id"] == fault_id]
+        return web.json_response({"id": fault_id, "active": bool(faults), "fault": spec}, status=201)
+
+    async def _faults_clear_view(self, request: web.Request) -> web.Response:
+        cleared = self.fault_registry.clear(
+            request.match_info.get("fault_id"), request.query.get("venue") or None
+        )
+        return web.json_response({"cleared": cleared})
 
     # --- Python controls (callable from any thread) -------------------------------------------------------
 
@@ -178,6 +210,17 @@ class EmulatorServer:
         """Register another key (valid on every venue). ``balances`` replaces the default balance."""
         parsed = {a: Decimal(str(v)) for a, v in balances.items()} if balances is not None else None
         return self.call(self.engine.add_account, Account(key, secret, passphrase, parsed))
+
+    def configure(self, venue: str, **settings: Any) -> dict[str, Any]:
+        """Change venue tunables (``adapter.settings``), e.g.
+        ``configure("binance", listen_key_ttl_ms=2000)``; returns the previous values of the keys given."""
+        adapter = self.adapters[venue]
+        unknown = set(settings) - set(adapter.settings)
+        if unknown:
+            raise KeyError(f"{venue} has no settings {sorted(unknown)}; known: {sorted(adapter.settings)}")
+        previous = {k: adapter.settings[k] for k in settings}
+        self.call(adapter.settings.update, settings)
+        return previous
 
     def market(self, venue: str, symbol: str) -> MarketControl:
         """Controls and read-outs of one market (unified symbol), for tests and benchmarks."""
@@ -222,3 +265,35 @@ class MarketControl:
 
     def levels(self, side: str, limit: int = 10) -> list[tuple[Decimal, Decimal]]:
         return self._server.call(self._market.book.levels, side, limit)
+
+
+class FaultControl:
+    """``server.faults``: the fault registry (:mod:`emulator.faults`), callable from any thread.
+
+    ``set(kind, venue=None, endpoint=None, count=None, probability=1.0, **params) -> id``,
+    ``clear(fault_id=None, venue=None) -> int``, ``list()``. Also a context manager:
+    ``with server.faults.active("latency", venue="binance", ms=300): ...`` clears on exit.
+    """
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self._server = server
+
+    def set(self, kind: str, venue: str | None = None, endpoint: str | None = None, **params: Any) -> str:
+        registry = self._server.fault_registry
+        return self._server.call(functools.partial(registry.set, kind, venue, endpoint, **params))
+
+    def clear(self, fault_id: str | None = None, venue: str | None = None) -> int:
+        return self._server.call(self._server.fault_registry.clear, fault_id, venue)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._server.call(self._server.fault_registry.listing)
+
+    @contextlib.contextmanager
+    def active(
+        self, kind: str, venue: str | None = None, endpoint: str | None = None, **params: Any
+    ) -> Iterator[str]:
+        fault_id = self.set(kind, venue, endpoint, **params)
+        try:
+            yield fault_id
+        finally:
+            self.clear(fault_id)

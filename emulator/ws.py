@@ -14,13 +14,16 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from emulator.routing import WsRoute
 from emulator.stats import Stats
+
+if TYPE_CHECKING:
+    from emulator.faults import Faults
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +32,19 @@ OUTBOUND_QUEUE = 10_000  # a client that falls this far behind is disconnected, 
 
 @dataclass
 class Subscription:
-    """One stream on one connection. ``poll(now_ms)`` returns the messages to send now (possibly none)."""
+    """One stream on one connection. ``poll(now_ms)`` returns the messages to send now (possibly none).
+
+    For fault injection the adapter also sets ``channel`` (``"depth"`` for incremental book streams, whose
+    messages a ``sequence_gap`` fault drops; ``"ticker"``, ``"bookTicker"``, ``"trades"``, ...), ``symbol``
+    (unified) and ``force(now_ms)``: one message now regardless of the push interval (``message_rate``).
+    """
 
     name: str
     poll: Callable[[int], list[Any]]
     state: dict[str, Any] = field(default_factory=dict)
+    channel: str = ""
+    symbol: str = ""
+    force: Callable[[int], list[Any]] | None = None
 
 
 class WsConnection:
@@ -55,6 +66,9 @@ class WsConnection:
         self.state: dict[str, Any] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
         self._writer: asyncio.Task[None] | None = None
+        self.close_code = 1000
+        self.stalled = False
+        self._saved_heartbeat: float | None = None
 
     def send(self, message: Any) -> None:
         """Queue a JSON message (dicts/lists are serialised; strings are sent as they are)."""
@@ -65,9 +79,32 @@ class WsConnection:
             log.warning("ws %s: client too slow, disconnecting", self.id)
             self.close_soon()
 
-    def close_soon(self) -> None:
+    def close_soon(self, code: int = 1000) -> None:
+        """Close with a close frame (``code``) once the messages queued before are sent."""
+        self.close_code = code
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
+
+    def stall(self) -> None:
+        """Half-open socket: keep the connection but send nothing (no data, no pings, no pongs)."""
+        if self.stalled:
+            return
+        self.stalled = True
+        ws = self.ws
+        self._saved_heartbeat = ws._heartbeat
+        ws._cancel_heartbeat()
+        ws._heartbeat = None
+        ws._autoping = False
+
+    def unstall(self) -> None:
+        if not self.stalled:
+            return
+        self.stalled = False
+        ws = self.ws
+        ws._autoping = True
+        ws._heartbeat = self._saved_heartbeat
+        if not ws.closed:
+            ws._reset_heartbeat()
 
     def drop(self) -> None:
         """Cut the TCP connection without a close frame."""
@@ -79,8 +116,10 @@ class WsConnection:
         while True:
             text = await self._queue.get()
             if text is None or self.ws.closed:
-                await self.ws.close()
+                await self.ws.close(code=self.close_code)
                 return
+            if self.stalled:
+                continue  # a half-open socket: what would have been sent is lost
             await self.ws.send_str(text)
             self.stats.ws_messages_sent += 1
 
@@ -91,16 +130,22 @@ class WsHub:
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
         self.connections: dict[int, WsConnection] = {}
+        self.faults: Faults | None = None  # set by the server
 
     def pump(self, now_ms: int) -> None:
+        faults = self.faults if self.faults is not None and self.faults.active else None
         for conn in list(self.connections.values()):
             for sub in list(conn.subscriptions.values()):
+                if faults is not None and faults.rate_for(conn, sub) is not None:
+                    continue  # a message_rate fault drives this subscription
                 try:
                     messages = sub.poll(now_ms)
                 except Exception:
                     log.exception("ws %s: subscription %s failed", conn.id, sub.name)
                     del conn.subscriptions[sub.name]
                     continue
+                if faults is not None:
+                    messages = faults.filter_messages(conn, sub, messages)
                 for message in messages:
                     conn.send(message)
 
@@ -121,9 +166,11 @@ class WsHub:
         self.stats.ws_connections += 1
         conn._writer = asyncio.create_task(conn._write())
         try:
+            if self.faults is not None:
+                self.faults.on_ws_open(conn)
             await route.on_open(conn)
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
+                if msg.type == WSMsgType.TEXT and not conn.stalled:
                     self.stats.ws_messages_received += 1
                     await route.on_text(conn, msg.data)
         finally:

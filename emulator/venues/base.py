@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
@@ -11,6 +11,9 @@ from emulator.catalogue import Instrument
 from emulator.engine import Engine
 from emulator.routing import Router, VenueRequest
 from emulator.ws import WsHub
+
+if TYPE_CHECKING:
+    from emulator.ws import WsConnection
 
 
 class VenueAdapter:
@@ -24,9 +27,13 @@ class VenueAdapter:
     name: ClassVar[str]
     hosts: ClassVar[tuple[str, ...]]
 
+    #: Tunables of the venue (e.g. Binance ``listen_key_ttl_ms``), changed with ``server.configure``.
+    settings: dict[str, Any]
+
     def __init__(self, engine: Engine, hub: WsHub) -> None:
         self.engine = engine
         self.hub = hub
+        self.settings = dict(getattr(type(self), "default_settings", {}))
 
     def instruments(self, today: dt.date) -> list[Instrument]:
         """Every instrument the venue lists today (dated ones re-issued relative to ``today``)."""
@@ -39,3 +46,19 @@ class VenueAdapter:
     async def unknown_endpoint(self, request: VenueRequest) -> web.StreamResponse:
         """Answer for a path this venue does not serve (override with the venue's own 404)."""
         return web.json_response({"error": f"{request.endpoint} is not emulated"}, status=404)
+
+    # --- fault hooks (emulator/faults.py) -----------------------------------------------------------------
+
+    def fault_response(
+        self, kind: str, request: VenueRequest, status: int, retry_after: int | None
+    ) -> web.StreamResponse | None:
+        """The venue's own answer for an injected ``rate_limit`` (429/418), ``error`` (5xx before handling)
+        or ``error_after_accept`` (5xx after it), so CCXT raises what it raises for the real venue. ``None``
+        uses the core default (JSON ``{"error": ...}``); the core adds ``Retry-After`` if missing."""
+        return None
+
+    def forced_disconnect(self, conn: WsConnection, reason: str) -> tuple[list[Any], int]:
+        """What the venue sends before it cuts ``conn`` and the close code it uses. ``reason``:
+        ``"shutdown"`` (maintenance / server restart: Binance ``serverShutdown``, OKX notice ``64008``) or
+        ``"lifetime"`` (Binance's 24 h cut)."""
+        return [], 1001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from aiohttp import web
 
@@ -13,6 +14,16 @@ from emulator.venues.binance.instruments import load_instruments
 from emulator.venues.binance.rest import COINM_HOSTS, SPOT_HOSTS, USDM_HOSTS, BinanceRest
 from emulator.venues.binance.ws import HOSTS as WS_HOSTS
 from emulator.venues.binance.ws import BinanceStreams
+from emulator.ws import WsConnection
+
+# Binance's gateway pages for 5xx are not JSON; CCXT then maps the status (500/502/503 ExchangeNotAvailable,
+# 504 RequestTimeout), which is what clients see when the real gateway fails.
+GATEWAY_PAGES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 class BinanceAdapter(VenueAdapter):
@@ -35,3 +46,39 @@ class BinanceAdapter(VenueAdapter):
         return web.json_response(
             {"code": -1, "msg": f"{request.method} {request.path} is not emulated"}, status=404
         )
+
+    # --- fault hooks --------------------------------------------------------------------------------------
+
+    def fault_response(
+        self, kind: str, request: VenueRequest, status: int, retry_after: int | None
+    ) -> web.StreamResponse | None:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        if kind == "rate_limit" and status == 418:
+            until = self.engine.clock.now_ms() + (retry_after or 120) * 1000
+            body = {
+                "code": -1003,
+                "msg": f"Way too much request weight used; IP banned until {until}. "
+                "Please use WebSocket Streams for live updates to avoid bans.",
+            }
+            return web.json_response(body, status=418, headers=headers)
+        if kind == "rate_limit":
+            body = {
+                "code": -1003,
+                "msg": "Too many requests; current limit of IP(127.0.0.1) request weight per 1 minute is "
+                "6000. Please use WebSocket Streams for live updates to avoid polling the API.",
+            }
+            return web.json_response(body, status=status, headers=headers)
+        title = GATEWAY_PAGES.get(status, "Error")
+        page = (
+            f"<html><head><title>{status} {title}</title></head>"
+            f"<body><center><h1>{status} {title}</h1></center></body></html>"
+        )
+        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+
+    def forced_disconnect(self, conn: WsConnection, reason: str) -> tuple[list[Any], int]:
+        """``shutdown``: the ``serverShutdown`` event (market and user-data streams), then a close frame;
+        ``lifetime``: the 24 h cut, a bare close frame."""
+        if reason == "lifetime":
+            return [], 1000
+        event = {"e": "serverShutdown", "E": self.engine.clock.now_ms()}
+        return [{"subscriptionId": 0, "event": event} if conn.state.get("ws_api") else event], 1001

@@ -134,7 +134,29 @@ class BinanceStreams:
         )
         builder = BUILDERS.get(channel) or (kline_poll if channel.startswith("kline_") else None)
         assert builder is not None  # parse() only accepts known channels
-        conn.subscriptions[name] = Subscription(name, builder(stream, channel))
+        poll = builder(stream, channel)
+        unified = CHANNELS.get(channel, "ohlcv")
+
+        def force(now: int) -> list[Any]:
+            """One message now, whatever the push interval (message_rate faults); depth restates the best
+            bid so that there is a diff to send."""
+            if unified == "depth":
+                best = stream.market.book.best("buy")
+                if best is not None:
+                    stream.market.book.apply({best[0]: best[1]}, {}, now)
+            stream.forced = True
+            try:
+                return poll(now)
+            finally:
+                stream.forced = False
+
+        conn.subscriptions[name] = Subscription(
+            name,
+            poll,
+            channel=unified,
+            symbol=instrument.symbol,
+            force=force if unified in ("ticker", "bookTicker", "depth") else None,
+        )
 
 
 @dataclass
@@ -149,6 +171,7 @@ class Stream:
     options: list[str]
     clock: Clock
     last_sent: int = 0
+    forced: bool = False  # set while a message_rate fault asks for a message regardless of the interval
 
     def wrap(self, payload: dict[str, Any]) -> Any:
         """Stamp the emit time and wrap for combined streams."""
@@ -156,7 +179,7 @@ class Stream:
         return {"stream": self.name, "data": payload} if self.conn.state["combined"] else payload
 
     def due(self, now: int, interval: int) -> bool:
-        if now - self.last_sent < interval:
+        if now - self.last_sent < interval and not self.forced:
             return False
         self.last_sent = now
         return True
@@ -266,7 +289,7 @@ def book_ticker_poll(s: Stream, _channel: str) -> Poll:
     def poll(now: int) -> list[Any]:
         nonlocal last_top
         bid, ask = s.market.book.best("buy"), s.market.book.best("sell")
-        if (bid, ask) == last_top or bid is None or ask is None:
+        if ((bid, ask) == last_top and not s.forced) or bid is None or ask is None:
             return []
         last_top = (bid, ask)
         payload: dict[str, Any] = {}
@@ -293,7 +316,7 @@ def depth_poll(s: Stream, _channel: str) -> Poll:
 
     def poll(now: int) -> list[Any]:
         nonlocal cursor
-        if now - s.last_sent < interval:
+        if now - s.last_sent < interval and not s.forced:
             return []
         diffs = s.market.book.diffs_after(cursor)
         if diffs is None:  # fell out of the history: skip ahead; clients see the gap and resync
@@ -402,6 +425,16 @@ def kline_poll(s: Stream, channel: str) -> Poll:
 
     return poll
 
+
+CHANNELS = {  # Binance channel -> the venue-neutral Subscription.channel
+    "trade": "trades",
+    "aggTrade": "trades",
+    "ticker": "ticker",
+    "miniTicker": "ticker",
+    "bookTicker": "bookTicker",
+    "depth": "depth",
+    "markPrice": "markPrice",
+}
 
 BUILDERS: dict[str, Callable[[Stream, str], Poll]] = {
     "trade": trade_poll,
