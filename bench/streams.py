@@ -42,6 +42,8 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 ASGI_APP = "connector_site.asgi:application"
 PYTHON = sys.executable
+# BENCH_PROFILE=/path/out.prof runs the web process under cProfile (to find hot spots).
+PROFILE = [PYTHON, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "XRP/USDT", "LTC/USDT", "DOGE/USDT", "ADA/USDT", "TRX/USDT"]
 CPUS = os.cpu_count() or 1
 TASKSET = shutil.which("taskset") if CPUS >= 2 else None
@@ -242,7 +244,7 @@ def bench(clients: int, seconds: float, symbols: list[str]) -> tuple[Result, Res
         ).stdout.strip().splitlines()[-1]  # fmt: skip
         daphne = shutil.which("daphne", path=str(Path(PYTHON).parent)) or "daphne"
         web = start(
-            pinned(1, [daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(web_port), ASGI_APP]),
+            pinned(1, [*PROFILE, daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(web_port), ASGI_APP]),
             env, work / "web.log",
         )  # fmt: skip
         processes.append(web)

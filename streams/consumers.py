@@ -47,6 +47,11 @@ def transport_backlog(send: Any) -> int:
     read the protocol's transport buffer. Servers whose ``send`` waits for the socket
     (uvicorn, websockets) report 0 here and apply back-pressure by making ``send`` slow.
     """
+    for _ in range(8):  # unwrap channels' session middleware (InstanceSessionWrapper.send)
+        inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
+            break
+        send = inner
     protocol = (getattr(send, "args", None) or (None,))[0]
     transport = getattr(protocol, "transport", None)
     if transport is None:
@@ -260,9 +265,24 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(every)
             if self.streams:
+                for key in self.streams.values():
+                    # Re-joining refreshes the membership, which layers expire (group_expiry).
+                    await self.channel_layer.group_add(group_name(key), self.channel_name)
                 await self._control("lease.renew", list(self.streams.values()))
 
     # ------------------------------------------------------------------ events from the manager
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels 4.2+ hops to a worker thread (aclose_old_connections) before *every*
+        # handler; stream events touch no database, and that hop was most of the CPU per
+        # delivery in bench/streams.py. Everything else keeps the default behaviour.
+        kind = message.get("type")
+        if kind == "stream.update":
+            await self.stream_update(message)
+        elif kind == "stream.status":
+            await self.stream_status(message)
+        else:
+            await super().dispatch(message)
 
     async def stream_update(self, event: dict[str, Any]) -> None:
         if event["stream"] in self.streams:
