@@ -136,7 +136,7 @@ if REDIS_URL:
     }
 else:
     # Embedded default: the stream manager runs inside the web process, so memory suffices.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "streams.layers.EmbeddedChannelLayer"}}
 # The stream manager inside the web process (embedded) or as `manage.py run_streams` (production).
 STREAMS_IN_PROCESS = env.bool("STREAMS_IN_PROCESS", default=not REDIS_URL)
 
