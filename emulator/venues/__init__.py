@@ -14,6 +14,7 @@ from emulator.venues.base import VenueAdapter
 VENUES: dict[str, str] = {
     "binance": "emulator.venues.binance:BinanceAdapter",
     "bybit": "emulator.venues.bybit:BybitAdapter",
+    "okx": "emulator.venues.okx:OkxAdapter",
 }
 
 
