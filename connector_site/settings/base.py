@@ -165,6 +165,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Write each fired entry's last run and run count at once (default: every 3 minutes), so the
+# admin's periodic task list shows the schedule firing.
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # ------------------------------------------------------------------------------ AUTH
