@@ -366,7 +366,7 @@ class OkxRest:
                 "markPx": shapes.px(i, self.market(i).mark_price),
                 "ts": str(now),
             }
-            for i in self.listed(params)
+            for i in self.listed(params, required=not params.get("instId"))
             if i.kind != "spot"
         ]
 

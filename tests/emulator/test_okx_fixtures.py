@@ -1,0 +1,226 @@
+"""The emulator against CCXT's recorded OKX payloads (emulator/data/ccxt-static).
+
+* Shape: for every recorded response whose endpoint the emulator serves, CCXT makes the same call against
+  the emulator and the raw answer must have the recorded field names with the same JSON types, recursively.
+* Replay: every recorded request (exact URL and body CCXT sends) to a served endpoint is sent again (signed
+  with a fresh timestamp) and must be understood: no 404 and no parameter-level error.
+
+Cases the emulator does not serve are listed explicitly below, so a change in coverage shows up as a diff.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import ccxt
+import orjson
+import pytest
+
+from emulator.catalogue import load_json
+from tests.emulator.conftest import point_at
+from tests.emulator.test_binance_fixtures import shape_mismatches
+from tests.emulator.test_okx_ccxt import okx_credentials, okx_markets  # noqa: F401 - fixtures
+
+RESPONSES = load_json("response", "okx")["methods"]
+REQUESTS = load_json("request", "okx")["methods"]
+
+# Recorded cases whose endpoint the emulator does not serve (algo orders, positions, funding account
+# history, deposits, transfers, borrowing, open interest, analytics): method#case-index.
+UNSERVED_RESPONSES = {
+    "createOrder#1",
+    "fetchOpenOrders#0",
+    "fetchPositions#0",
+    "fetchPositions#1",
+    "fetchDepositAddressesByNetwork#0",
+    "fetchDepositAddress#0",
+    "fetchDepositAddress#1",
+    "fetchDepositAddress#2",
+    "fetchDepositAddress#3",
+    "fetchDepositAddress#4",
+    "fetchLedger#0",
+    "fetchPosition#0",
+    "fetchPosition#1",
+    "fetchPosition#2",
+    "fetchTransfers#0",
+    "transfer#0",
+    "transfer#1",
+    "fetchTransfer#0",
+    "fetchCrossBorrowRate#0",
+    "fetchOpenInterest#0",
+    "cancelOrders#0",
+    "fetchTakerBuySellVolume#0",
+}
+# Inputs changed so a served case can run: derivatives orders are not emulated yet (the recorded ones are on
+# swaps), the recorded order id does not exist here.
+SUBSTITUTED = {
+    "createOrder#0": "a swap market order with a stop loss -> a spot market order (0.01 contracts < 0.1)",
+    "fetchOpenOrders#1": "ADA/USDT:USDT -> LTC/USDT (an open spot order of this test)",
+    "fetchClosedOrders#0": "LTC/USDT:USDT -> LTC/USDT (a filled spot order of this test)",
+    "fetchOrder#0": "the recorded order id -> a filled order of this test",
+    "fetchOHLCV#0": "since January 2024 -> ten hours ago (the synthetic history spans 1500 candles)",
+}
+# Served, but the emulator has nothing to list: the funding account is empty (everything is in trading).
+EMPTY_HERE = {"fetchBalance#0"}
+
+
+@pytest.fixture
+def recording_client(emulator, okx_markets, okx_credentials):  # noqa: F811
+    key, secret, passphrase = okx_credentials
+    exchange = point_at(
+        ccxt.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False}),
+        emulator,
+    )
+    exchange.set_markets(list(okx_markets.values()))
+    exchange.create_order("LTC/USDT", "market", "buy", 1)  # a closed order and a fill
+    exchange.create_order("LTC/USDT", "limit", "buy", 0.5, 50)  # an open order
+    return exchange
+
+
+def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_client):
+    exchange = recording_client
+    closed_id = exchange.fetch_closed_orders("LTC/USDT")[0]["id"]
+    unserved, compared, problems = set(), [], {}
+    for method, cases in RESPONSES.items():
+        for index, case in enumerate(cases):
+            name = f"{method}#{index}"
+            args = list(case["input"])
+            if name in ("fetchOpenOrders#1", "fetchClosedOrders#0"):
+                args[0] = "LTC/USDT"
+            elif name == "fetchOrder#0":
+                args[0] = closed_id
+            elif name == "createOrder#0":
+                args = ["LTC/USDT", "market", "buy", 0.1]
+            elif name == "fetchOHLCV#0":
+                args[2] = exchange.milliseconds() - 10 * 3_600_000
+            exchange.last_request_url = None
+            with contextlib.suppress(ccxt.BaseError, TypeError, AttributeError):
+                getattr(exchange, method)(*args)
+            url = exchange.last_request_url
+            parts = urlsplit(url or "")
+            host, _, path = parts.path.lstrip("/").partition("/")
+            route = None
+            for http_method in ("GET", "POST"):
+                route = emulator.router.resolve(host, http_method, "/" + path)
+                if route is not None:
+                    break
+            if url is None or route is None:
+                unserved.add(name)
+                continue
+            compared.append(name)
+            if name in EMPTY_HERE:
+                continue
+            mismatch = shape_mismatches(case["httpResponse"], orjson.loads(exchange.last_http_response))
+            if mismatch:
+                problems[name] = mismatch
+    print(
+        "compared:",
+        sorted(compared),
+        "\nno served endpoint:",
+        sorted(unserved),
+        "\nsubstituted:",
+        SUBSTITUTED,
+    )
+    assert unserved == UNSERVED_RESPONSES
+    assert len(compared) == 17
+    assert problems == {}
+
+
+# Parameter-level and authentication codes: the emulator did not understand the request.
+NOT_UNDERSTOOD = {"50000", "50002", "50014", "51000", "50102", "50103", "50104", "50105", "50111", "50113"}
+
+
+def _signed_headers(key: str, secret: str, passphrase: str, method: str, target: str, body: str) -> dict:
+    now = dt.datetime.now(dt.UTC)
+    timestamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    prehash = (timestamp + method + target + body).encode()
+    sign = base64.b64encode(hmac.new(secret.encode(), prehash, hashlib.sha256).digest()).decode()
+    return {
+        "OK-ACCESS-KEY": key,
+        "OK-ACCESS-PASSPHRASE": passphrase,
+        "OK-ACCESS-TIMESTAMP": timestamp,
+        "OK-ACCESS-SIGN": sign,
+        "Content-Type": "application/json",
+    }
+
+
+def test_recorded_requests_to_served_endpoints_are_understood(emulator, okx_credentials):  # noqa: F811
+    key, secret, passphrase = okx_credentials
+    replayed, skipped, failures = [], set(), {}
+    for method, cases in REQUESTS.items():
+        for index, case in enumerate(cases):
+            url, body = urlsplit(case["url"]), case.get("output")
+            http_method = "POST" if body is not None else "GET"
+            route = emulator.router.resolve(url.netloc, http_method, url.path)
+            if route is None:
+                skipped.add(f"{http_method} {url.netloc}{url.path}")
+                continue
+            target = url.path + (f"?{url.query}" if url.query else "")
+            headers = _signed_headers(key, secret, passphrase, http_method, target, body or "")
+            request = urllib.request.Request(
+                f"{emulator.url}/{url.netloc}{target}",
+                data=body.encode() if body is not None else None,
+                method=http_method,
+                headers=headers,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status, answer = response.status, orjson.loads(response.read())
+            except urllib.error.HTTPError as error:
+                status, answer = error.code, orjson.loads(error.read())
+            replayed.append(f"{method}#{index}")
+            codes = {answer.get("code")} | {
+                item.get("sCode")
+                for item in answer.get("data") or []
+                if isinstance(item, dict) and "not emulated" not in str(item.get("sMsg"))
+            }
+            if status == 404 or codes & NOT_UNDERSTOOD:
+                failures[f"{method}#{index}"] = (status, answer)
+    print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
+    assert failures == {}
+    assert len(replayed) == 68
+    assert skipped == UNSERVED_REQUEST_ENDPOINTS
+
+
+# Endpoints of OKX that are not emulated (yet): algo orders, order amendment, positions and leverage
+# (issue 4), funding account, deposits/withdrawals, transfers, borrowing, convert, analytics.
+UNSERVED_REQUEST_ENDPOINTS = {
+    "GET www.okx.com/api/v5/account/bills",
+    "GET www.okx.com/api/v5/account/bills-archive",
+    "GET www.okx.com/api/v5/account/interest-accrued",
+    "GET www.okx.com/api/v5/account/interest-rate",
+    "GET www.okx.com/api/v5/account/leverage-info",
+    "GET www.okx.com/api/v5/account/positions",
+    "GET www.okx.com/api/v5/account/positions-history",
+    "GET www.okx.com/api/v5/asset/bills",
+    "GET www.okx.com/api/v5/asset/convert/currencies",
+    "GET www.okx.com/api/v5/asset/convert/history",
+    "GET www.okx.com/api/v5/asset/deposit-address",
+    "GET www.okx.com/api/v5/asset/deposit-history",
+    "GET www.okx.com/api/v5/asset/transfer-state",
+    "GET www.okx.com/api/v5/asset/withdrawal-history",
+    "GET www.okx.com/api/v5/public/open-interest",
+    "GET www.okx.com/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+    "GET www.okx.com/api/v5/rubik/stat/contracts/open-interest-volume",
+    "GET www.okx.com/api/v5/rubik/stat/taker-volume-contract",
+    "GET www.okx.com/api/v5/trade/order-algo",
+    "GET www.okx.com/api/v5/trade/orders-algo-history",
+    "GET www.okx.com/api/v5/trade/orders-algo-pending",
+    "POST www.okx.com/api/v5/account/position/margin-balance",
+    "POST www.okx.com/api/v5/account/set-leverage",
+    "POST www.okx.com/api/v5/asset/convert/trade",
+    "POST www.okx.com/api/v5/asset/transfer",
+    "POST www.okx.com/api/v5/asset/withdrawal",
+    "POST www.okx.com/api/v5/trade/amend-algos",
+    "POST www.okx.com/api/v5/trade/amend-order",
+    "POST www.okx.com/api/v5/trade/cancel-algos",
+    "POST www.okx.com/api/v5/trade/cancel-all-after",
+    "POST www.okx.com/api/v5/trade/close-position",
+    "POST www.okx.com/api/v5/trade/order-algo",
+}
