@@ -128,16 +128,28 @@ def _get(
 # ------------------------------------------------------------------ exchanges and markets
 
 
+_capabilities: dict[tuple[str, str], dict[str, bool]] = {}
+
+
+def _exchange_capabilities(exchange_id: str) -> dict[str, bool]:
+    """What the installed CCXT and our venue module offer; fixed for the process's life, so
+    computed once per environment (building 13 CCXT instances per thread is not free)."""
+    key = (exchange_id, market_data_environment())
+    if key not in _capabilities:
+        try:
+            _capabilities[key] = public_connector(exchange=exchange_id).capabilities()
+        except NotSupported:  # e.g. the sandbox environment of a venue without a testnet
+            _capabilities[key] = {}
+    return _capabilities[key]
+
+
 def exchange_list() -> list[dict[str, Any]]:
     """Every allow-listed exchange: id, display name, whether market data is served for it in
     this environment, and its capabilities (CCXT's ``has`` plus our extras; no venue call)."""
     served = served_exchanges()
     result = []
     for exchange_id in SUPPORTED_EXCHANGES:
-        try:
-            capabilities = public_connector(exchange=exchange_id).capabilities()
-        except NotSupported:  # e.g. the sandbox environment of a venue without a testnet
-            capabilities = {}
+        capabilities = _exchange_capabilities(exchange_id)
         result.append(
             {
                 "id": exchange_id,

@@ -37,33 +37,38 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryBudget:
-    """How long a caller may wait on a venue (see ``connectors/retry.py``)."""
+    """How long a caller may wait on a venue: per request (``timeout``, seconds) and across
+    retries (see ``connectors/retry.py``)."""
 
     retries: int
     backoff_base: float
     backoff_cap: float
     max_retry_after: float
+    timeout: float
 
 
 # A web request waits at most ~0.2 s for one retry and never sleeps on a venue's long
 # Retry-After: under daphne every sync view shares one thread, so a sleeping request would
 # stall all others. The caller gets a 429/503 with Retry-After instead and decides.
-INTERACTIVE = RetryBudget(retries=1, backoff_base=0.2, backoff_cap=0.2, max_retry_after=1.0)
+# A venue that hangs costs a request at most two 5 s timeouts (CCXT's default is 10 s each).
+INTERACTIVE = RetryBudget(retries=1, backoff_base=0.2, backoff_cap=0.2, max_retry_after=1.0, timeout=5.0)
 # Pollers and tasks may wait longer (the connector's own defaults).
-BACKGROUND = RetryBudget(retries=3, backoff_base=0.5, backoff_cap=8.0, max_retry_after=10.0)
+BACKGROUND = RetryBudget(retries=3, backoff_base=0.5, backoff_cap=8.0, max_retry_after=10.0, timeout=10.0)
 
 
 def market_data_environment() -> str:
     return Environment(settings.MARKET_DATA_ENVIRONMENT).value
 
 
-def public_connector(*, exchange: str, budget: RetryBudget = INTERACTIVE) -> Connector:
+def public_connector(*, exchange: str, budget: RetryBudget | None = None) -> Connector:
     """The credential-less connector of ``exchange`` (an allow-listed id) in the market-data
-    environment, with ``budget`` applied to its retries.
+    environment, with ``budget`` (default :data:`INTERACTIVE`) applied to its timeout and
+    retries.
 
     The factory reuses one instance per thread, so the budget is set on every hand-out:
     whoever calls next in this thread gets the budget they asked for.
     """
+    budget = budget or INTERACTIVE
     connector = create_connector(
         exchange, environment=market_data_environment(), emulator_url=settings.EMULATOR_URL
     )
@@ -71,6 +76,7 @@ def public_connector(*, exchange: str, budget: RetryBudget = INTERACTIVE) -> Con
     connector.backoff_base = budget.backoff_base
     connector.backoff_cap = budget.backoff_cap
     connector.max_retry_after = budget.max_retry_after
+    connector.exchange.timeout = int(budget.timeout * 1000)  # CCXT counts milliseconds
     return connector
 
 
