@@ -268,3 +268,19 @@ async def test_async_support_client_trades_like_the_sync_one(emulator, okx_marke
             await exchange.fetch_order("42", "ETH/USDT")
     finally:
         await exchange.close()
+
+
+def test_injected_faults_answer_with_okx_bodies_so_ccxt_raises_its_own_errors(emulator, okx):
+    try:
+        emulator.faults.set("rate_limit", venue="okx", endpoint="*/market/ticker", count=1, retry_after=3)
+        with pytest.raises(ccxt.RateLimitExceeded, match="50011"):
+            okx.fetch_ticker("BTC/USDT")
+        emulator.faults.set("error", venue="okx", endpoint="*/market/ticker", count=1, status=503)
+        with pytest.raises(ccxt.ExchangeNotAvailable, match="50001"):
+            okx.fetch_ticker("BTC/USDT")
+        emulator.faults.set("error_after_accept", venue="okx", endpoint="POST */trade/batch-orders", count=1)
+        with pytest.raises(ccxt.RequestTimeout, match="50004"):
+            okx.create_order("BTC/USDT", "limit", "buy", 0.01, 20_000, {"clientOrderId": "lost1"})
+        assert okx.fetch_order(None, "BTC/USDT", {"clientOrderId": "lost1"})["status"] == "open"
+    finally:
+        emulator.faults.clear(venue="okx")
