@@ -16,6 +16,13 @@ from emulator.venues.bybit.rest import BybitRest
 from emulator.venues.bybit.ws import HOSTS as WS_HOSTS
 from emulator.venues.bybit.ws import BybitStreams
 
+GATEWAY_PAGES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Time-out",
+}
+
 
 class BybitAdapter(VenueAdapter):
     """Bybit REST (``api.bybit.com``, ``api-testnet.bybit.com``) and WebSockets (``stream.bybit.com``)."""
@@ -36,3 +43,21 @@ class BybitAdapter(VenueAdapter):
         # Bybit answers an unknown path with 404; retCode 10017 is its "route not found" code.
         error = BybitError(10017, f"Route not found: {request.method} {request.path} is not emulated", 404)
         return error.response(self.engine.clock.now_ms())
+
+    def fault_response(
+        self, kind: str, request: VenueRequest, status: int, retry_after: int | None
+    ) -> web.StreamResponse | None:
+        """Rate limits answer retCode 10006 (CCXT: RateLimitExceeded) with the injected status; 5xx are the
+        gateway's HTML pages, so CCXT maps the status (a JSON body without retCode is an ExchangeError)."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        if kind == "rate_limit":
+            body = {"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}}
+            return web.json_response(
+                body | {"time": self.engine.clock.now_ms()}, status=status, headers=headers
+            )
+        title = GATEWAY_PAGES.get(status, "Error")
+        page = (
+            f"<html><head><title>{status} {title}</title></head>"
+            f"<body><center><h1>{status} {title}</h1></center></body></html>"
+        )
+        return web.Response(text=page, status=status, content_type="text/html", headers=headers)

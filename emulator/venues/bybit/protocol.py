@@ -82,7 +82,7 @@ SPOT_REJECTIONS: dict[Reject, tuple[int, str]] = {
 }
 CONTRACT_REJECTIONS: dict[Reject, tuple[int, str]] = {
     Reject.UNKNOWN_SYMBOL: (10001, "Not supported symbols"),
-    Reject.NOT_TRADABLE: (10001, "This symbol is not tradable here."),
+    Reject.NOT_TRADABLE: (110032, "This symbol is not tradable here."),
     Reject.PRICE_PRECISION: (10001, "The number of decimals of the price exceeds the limit."),
     Reject.PRICE_OUT_OF_RANGE: (110003, "Order price exceeds the allowable range."),
     Reject.AMOUNT_PRECISION: (10001, "Qty invalid."),

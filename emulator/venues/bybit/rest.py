@@ -616,9 +616,13 @@ class BybitRest:
     def coin_info(self, params: Params, key: str | None) -> Any:
         assert key is not None
         wanted = (params.text("coin") or "").upper()
-        rows = [
-            c["info"] for code, c in load_json("currencies", VENUE).items() if not wanted or code == wanted
-        ]
+        rows = []
+        for code, currency in load_json("currencies", VENUE).items():
+            if wanted and code != wanted:
+                continue
+            # The recording predates ``contractAddress`` (empty for a chain's native coin); Bybit sends it.
+            chains = [{"contractAddress": ""} | chain for chain in currency["info"]["chains"]]
+            rows.append(currency["info"] | {"chains": chains})
         return {"rows": rows}
 
     # --- orders -------------------------------------------------------------------------------------------
@@ -739,6 +743,8 @@ class BybitRest:
         base = (params.text("baseCoin") or "").upper()
         settle = (params.text("settleCoin") or "").upper()
         by_id = raw_id is not None or link_id is not None
+        if params.text("orderFilter") in ("StopOrder", "tpslOrder", "OcoOrder", "BidirectionalTpslOrder"):
+            return []  # conditional orders are not emulated, so there never are any
         result = []
         for order in reversed(self.engine.ledger(VENUE, key).orders.values()):
             found = self.engine.catalogue.get(VENUE, order.symbol)

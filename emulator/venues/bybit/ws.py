@@ -169,14 +169,14 @@ class BybitStreams:
         conn.send(self._reply(conn, request, True, "subscribe" if conn.state["kind"] == "public" else "", op))
         for topic, builder in builders:
             if topic not in conn.subscriptions:
-                conn.subscriptions[topic] = Subscription(topic, builder())
+                conn.subscriptions[topic] = builder()
 
-    def parse(self, conn: WsConnection, topic: str) -> Callable[[], Callable[[int], list[Any]]] | None:
-        """A factory for the topic's poll function, or None for a topic this stream does not have."""
+    def parse(self, conn: WsConnection, topic: str) -> Callable[[], Subscription] | None:
+        """A factory for the topic's subscription, or None for a topic this stream does not have."""
         if conn.state["kind"] == "private":
             if topic not in PRIVATE_TOPICS:
                 return None
-            return lambda: private_poll(self.engine, conn, topic)
+            return lambda: Subscription(topic, private_poll(self.engine, conn, topic), channel=topic)
         category: Category = conn.state["category"]
         channel, *rest = topic.split(".")
         if not rest:
@@ -187,17 +187,22 @@ class BybitStreams:
         stream = Stream(
             topic, instrument, category, self.engine.market(VENUE, instrument.symbol), self.engine
         )
+        symbol = instrument.symbol
         if channel == "tickers" and len(rest) == 1:
-            return lambda: ticker_poll(stream, self.rest)
+            return lambda: forcible(topic, "ticker", symbol, ticker_poll(stream, self.rest))
         if channel == "publicTrade" and len(rest) == 1:
-            return lambda: trade_poll(stream)
+            return lambda: Subscription(topic, trade_poll(stream), channel="trades", symbol=symbol)
         if channel == "orderbook" and len(rest) == 2 and rest[0].isdigit():
             depth = int(rest[0])
             if depth not in BOOK_DEPTHS[category]:
                 return None
-            return lambda: book_poll(stream, depth, BOOK_DEPTHS[category][depth])
+            # depth 1 is a stream of snapshots; deeper books are incremental (faults may drop a delta)
+            name = "bookTicker" if depth == 1 else "depth"
+            return lambda: forcible(
+                topic, name, symbol, book_poll(stream, depth, BOOK_DEPTHS[category][depth])
+            )
         if channel == "kline" and len(rest) == 2 and rest[0] in INTERVALS_MS and category != "option":
-            return lambda: kline_poll(stream, rest[0])
+            return lambda: Subscription(topic, kline_poll(stream, rest[0]), channel="ohlcv", symbol=symbol)
         return None
 
     def trade(self, conn: WsConnection, request: dict, op: str) -> None:
@@ -250,18 +255,26 @@ class Stream:
 
 
 Poll = Callable[[int], list[Any]]
+ForciblePoll = Callable[[int, bool], list[Any]]
 
 
-def ticker_poll(s: Stream, rest: BybitRest) -> Poll:
+def forcible(topic: str, channel: str, symbol: str, poll: ForciblePoll) -> Subscription:
+    """A subscription whose ``force`` (fault injection's ``message_rate``) emits one message right away."""
+    return Subscription(
+        topic, lambda now: poll(now, False), channel=channel, symbol=symbol, force=lambda now: poll(now, True)
+    )
+
+
+def ticker_poll(s: Stream, rest: BybitRest) -> ForciblePoll:
     """Spot/option: a snapshot whenever the ticker changed; linear/inverse: a snapshot, then deltas."""
     interval = TICKER_INTERVAL_MS[s.category]
     last: dict[str, Any] | None = None
     last_sent = 0
     sequence = s.market.book.update_id
 
-    def poll(now: int) -> list[Any]:
+    def poll(now: int, forced: bool) -> list[Any]:
         nonlocal last, last_sent, sequence
-        if now - last_sent < interval:
+        if now - last_sent < interval and not forced:
             return []
         data = rest.ticker(s.instrument, now)
         if s.category == "spot":  # the spot stream has no top of book
@@ -269,7 +282,7 @@ def ticker_poll(s: Stream, rest: BybitRest) -> Poll:
                 data.pop(name)
         elif s.category in ("linear", "inverse"):
             data["tickDirection"] = tick_direction(s.market)
-        if data == last:
+        if data == last and not forced:
             return []
         delta = last is not None and s.category in ("linear", "inverse")
         changed = {"symbol": data["symbol"]} | {k: v for k, v in data.items() if last and last.get(k) != v}
@@ -288,7 +301,7 @@ def tick_direction(market: Market) -> str:
     return "PlusTick" if trades[-1].price > trades[-2].price else "MinusTick"
 
 
-def book_poll(s: Stream, depth: int, interval: int) -> Poll:
+def book_poll(s: Stream, depth: int, interval: int) -> ForciblePoll:
     """Snapshot, then the differences of the top-``depth`` view (removed levels with size "0")."""
     view: dict[str, dict[Decimal, Decimal]] | None = None
     update_id = s.market.book.update_id % 10**8 + 2  # never 1: u=1 means "service restarted, resync"
@@ -299,13 +312,13 @@ def book_poll(s: Stream, depth: int, interval: int) -> Poll:
             [price(s.instrument, p), qty(s.instrument, q)] for p, q in sorted(rows.items(), reverse=reverse)
         ]
 
-    def poll(now: int) -> list[Any]:
+    def poll(now: int, forced: bool) -> list[Any]:
         nonlocal view, update_id, last_sent
-        if now - last_sent < interval:
+        if now - last_sent < interval and not forced:
             return []
         book = s.market.book
         current = {side: dict(book.levels(side, depth)) for side in ("buy", "sell")}  # type: ignore[arg-type]
-        if current == view:
+        if current == view and not forced:
             return []
         last_sent = now
         if view is None or depth == 1:
