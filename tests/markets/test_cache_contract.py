@@ -13,13 +13,6 @@ from markets.cache import market_data_get, market_data_get_or_fetch, market_data
 KEY = {"exchange": "binance", "environment": "emulator", "channel": "ticker", "symbol": "BTC/USDT"}
 
 
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    from django.core.cache import cache
-
-    cache.clear()
-
-
 def test_a_written_entry_reads_back_with_its_source_times_and_string_decimals():
     market_data_put(
         **KEY, data={"last": Decimal("65000.10"), "bid": None}, source="stream", venue_time_ms=1000
