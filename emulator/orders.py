@@ -40,6 +40,16 @@ class Reject(enum.Enum):
     POST_ONLY_WOULD_TAKE = "post-only order would take liquidity"
     ORDER_NOT_FOUND = "order not found"
     ORDER_NOT_OPEN = "order is not open"
+    # derivatives (emulator/positions.py)
+    REDUCE_ONLY_REJECTED = "reduce-only order would not reduce the position"
+    POSITION_SIDE_INVALID = "position side does not match the position mode"
+    LEVERAGE_INVALID = "leverage outside the allowed range"
+    NO_CHANGE = "the setting already has that value"
+    POSITION_OPEN = "not allowed while a position is open"
+    ORDERS_OPEN = "not allowed while orders are open"
+    NO_POSITION = "no open position"
+    NOT_ISOLATED = "the position is not in isolated margin mode"
+    MARGIN_TOO_LOW = "the remaining margin would be below the initial margin"
 
 
 class OrderRejected(Exception):
@@ -65,6 +75,7 @@ class Fill:
     fee_asset: str
     ts_ms: int
     maker: bool
+    realised_pnl: Decimal = Decimal(0)  # contracts: PnL this fill realised
 
     @property
     def quote_qty(self) -> Decimal:
@@ -96,6 +107,9 @@ class Order:
     locked: Decimal = Decimal(0)
     fills: list[Fill] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    reduce_only: bool = False  # contracts only
+    position_side: str = "both"  # contracts only: "both" (one-way mode), "long" / "short" (hedge mode)
+    realised_pnl: Decimal = Decimal(0)  # contracts only: PnL realised by this order's fills
 
     @property
     def is_open(self) -> bool:

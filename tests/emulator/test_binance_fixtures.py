@@ -29,8 +29,8 @@ from tests.emulator.conftest import point_at
 RESPONSES = load_json("response", "binance")["methods"]
 REQUESTS = load_json("request", "binance")["methods"]
 
-# Recorded cases whose endpoint the emulator does not serve (derivatives accounts, portfolio margin, wallet
-# history, convert, options): method#case-index.
+# Recorded cases whose endpoint the emulator does not serve (COIN-M balance, portfolio margin, wallet
+# history, convert, options, algo orders): method#case-index.
 UNSERVED_RESPONSES = {
     "fetchDepositAddress#0",
     "fetchDepositAddress#1",
@@ -38,14 +38,7 @@ UNSERVED_RESPONSES = {
     "fetchDepositAddress#3",
     "createOrders#0",
     "fetchOpenOrders#1",
-    "fetchOpenOrder#0",
-    "fetchPositions#0",
-    "fetchPositions#1",
-    "fetchPositions#2",
-    "fetchPositions#3",
-    "fetchMyTrades#1",
     "fetchMyTrades#2",
-    "fetchBalance#1",
     "fetchBalance#2",
     "fetchBalance#3",
     "fetchOHLCV#1",
@@ -58,7 +51,6 @@ UNSERVED_RESPONSES = {
     "withdraw#0",
     "fetchConvertQuote#0",
     "fetchMarginMode#0",
-    "fetchMarginMode#1",
     "editOrders#0",
     "fetchAllGreeks#0",
 }
@@ -67,6 +59,7 @@ UNSERVED_RESPONSES = {
 SUBSTITUTED = {
     "createOrder#0": "SOL/USDT is not listed: LTC/USDT instead",
     "fetchOrder#0": "the recorded order id: an order of this test instead",
+    "fetchOpenOrder#0": "the recorded order id: an open futures order of this test instead",
 }
 
 
@@ -109,12 +102,15 @@ def recording_client(emulator, binance_markets, credentials):
     exchange.set_markets(list(binance_markets.values()))
     exchange.create_order("LTC/USDT", "market", "buy", 1)  # a closed order and a fill
     exchange.create_order("LTC/USDT", "limit", "buy", 0.5, 50)  # an open order
+    exchange.create_order("BTC/USDT:USDT", "market", "buy", 0.01)  # a position and a futures fill
+    exchange.create_order("LTC/USDT:USDT", "limit", "buy", 0.2, 50)  # an open futures order
     return exchange
 
 
 def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_client):
     exchange = recording_client
     closed_id = exchange.fetch_closed_orders("LTC/USDT")[0]["id"]
+    open_futures_id = exchange.fetch_open_orders("LTC/USDT:USDT")[0]["id"]
     unserved, compared, problems = set(), [], {}
     for method, cases in RESPONSES.items():
         for index, case in enumerate(cases):
@@ -124,6 +120,8 @@ def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_clien
                 args[0] = "LTC/USDT"
             elif name == "fetchOrder#0":
                 args[0] = closed_id
+            elif name == "fetchOpenOrder#0":
+                args[0] = open_futures_id
             exchange.last_request_url = None
             with contextlib.suppress(ccxt.BaseError, TypeError):
                 getattr(exchange, method)(*args)
@@ -152,7 +150,7 @@ def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_clien
         SUBSTITUTED,
     )
     assert unserved == UNSERVED_RESPONSES
-    assert len(compared) == 12
+    assert len(compared) == 20
     assert problems == {}
 
 
@@ -211,7 +209,7 @@ def test_recorded_requests_to_served_endpoints_are_understood(emulator, credenti
                 failures[f"{method}#{index}"] = (status, answer)
     print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
     assert failures == {}
-    assert len(replayed) == 76
+    assert len(replayed) == 100
     out_of_scope = {e for e in skipped if _out_of_scope(e)}
     assert skipped - out_of_scope == UNSERVED_REQUEST_ENDPOINTS
 
@@ -238,14 +236,11 @@ def _out_of_scope(endpoint: str) -> bool:
     return target.split("/", 1)[0] in OUT_OF_SCOPE_HOSTS or target.startswith(WRONG_HOST_PREFIXES)
 
 
-# Endpoints of the served hosts that are not emulated (yet): derivatives trading and accounts (issue 4),
-# wallet/margin/convert/equity sapi, analytics.
+# Endpoints of the served hosts that are not emulated (yet): conditional/algo and batch orders, mark/index
+# klines, open interest, wallet/margin/convert/equity sapi, analytics.
 UNSERVED_REQUEST_ENDPOINTS = {
     "DELETE api.binance.com/sapi/v1/equity/order/cancel",
     "DELETE api.binance.com/sapi/v1/equity/order/cancel-all",
-    "DELETE dapi.binance.com/dapi/v1/allOpenOrders",
-    "DELETE dapi.binance.com/dapi/v1/order",
-    "DELETE fapi.binance.com/fapi/v1/order",
     "GET api.binance.com/sapi/v1/asset/convert-transfer/queryByPage",
     "GET api.binance.com/sapi/v1/asset/dribblet",
     "GET api.binance.com/sapi/v1/asset/tradeFee",
@@ -269,38 +264,22 @@ UNSERVED_REQUEST_ENDPOINTS = {
     "GET api.binance.com/sapi/v1/margin/openOrders",
     "GET api.binance.com/sapi/v1/margin/order",
     "GET api.binance.com/sapi/v1/pay/transactions",
-    "GET dapi.binance.com/dapi/v1/account",
-    "GET dapi.binance.com/dapi/v1/allOrders",
     "GET dapi.binance.com/dapi/v1/fundingInfo",
     "GET dapi.binance.com/dapi/v1/indexPriceKlines",
     "GET dapi.binance.com/dapi/v1/markPriceKlines",
     "GET dapi.binance.com/dapi/v1/openInterest",
-    "GET dapi.binance.com/dapi/v1/openOrders",
-    "GET dapi.binance.com/dapi/v1/order",
-    "GET dapi.binance.com/dapi/v1/positionRisk",
     "GET dapi.binance.com/dapi/v1/premiumIndexKlines",
-    "GET dapi.binance.com/dapi/v1/userTrades",
-    "GET dapi.binance.com/dapi/v2/leverageBracket",
     "GET dapi.binance.com/futures/data/globalLongShortAccountRatio",
     "GET dapi.binance.com/futures/data/openInterestHist",
-    "GET fapi.binance.com/fapi/v1/allOrders",
     "GET fapi.binance.com/fapi/v1/forceOrders",
     "GET fapi.binance.com/fapi/v1/fundingInfo",
-    "GET fapi.binance.com/fapi/v1/income",
     "GET fapi.binance.com/fapi/v1/indexPriceKlines",
-    "GET fapi.binance.com/fapi/v1/leverageBracket",
     "GET fapi.binance.com/fapi/v1/markPriceKlines",
     "GET fapi.binance.com/fapi/v1/openInterest",
-    "GET fapi.binance.com/fapi/v1/openOrder",
-    "GET fapi.binance.com/fapi/v1/openOrders",
-    "GET fapi.binance.com/fapi/v1/order",
     "GET fapi.binance.com/fapi/v1/premiumIndexKlines",
     "GET fapi.binance.com/fapi/v1/rpiDepth",
     "GET fapi.binance.com/fapi/v1/symbolAdlRisk",
     "GET fapi.binance.com/fapi/v1/symbolConfig",
-    "GET fapi.binance.com/fapi/v2/account",
-    "GET fapi.binance.com/fapi/v3/account",
-    "GET fapi.binance.com/fapi/v3/positionRisk",
     "GET fapi.binance.com/futures/data/globalLongShortAccountRatio",
     "GET fapi.binance.com/futures/data/openInterestHist",
     "POST api.binance.com/sapi/v1/asset/transfer",
@@ -310,8 +289,5 @@ UNSERVED_REQUEST_ENDPOINTS = {
     "POST api.binance.com/sapi/v1/equity/order/place",
     "POST api.binance.com/sapi/v1/margin/borrow-repay",
     "POST api.binance.com/sapi/v1/margin/order",
-    "POST dapi.binance.com/dapi/v1/leverage",
-    "POST dapi.binance.com/dapi/v1/marginType",
-    "POST fapi.binance.com/fapi/v1/order",
     "POST testnet.binance.vision/api/v3/order/cancelReplace",
 }

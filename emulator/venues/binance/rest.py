@@ -143,6 +143,9 @@ class BinanceRest:
         self._add(
             router, USDM_HOSTS, "GET", "/fapi/v2/ticker/price", USDM, self.ticker_price, {"symbol"}, False
         )
+        from emulator.venues.binance.futures import BinanceFutures
+
+        BinanceFutures(self).install(router)
 
     def _add(
         self,
@@ -169,6 +172,8 @@ class BinanceRest:
                 return error.response()
 
         router.add(VENUE, hosts, method, path, endpoint, signed=signed, params=accepted)
+
+    add_route = _add  # used by the futures and user-stream modules
 
     def authenticate(self, request: VenueRequest, params: Params) -> str:
         """Check key, timestamp/recvWindow and signature in Binance's order; return the key."""
