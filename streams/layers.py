@@ -12,6 +12,7 @@ at-most-once, per-channel capacity, message and group expiry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from copy import deepcopy
 from typing import Any
@@ -54,7 +55,6 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         assert self.valid_group_name(group), "Invalid group name"
         self._clean_expired()
         for channel in list(self.groups.get(group, {})):
-            try:
+            # At most once, as with every layer: a full channel misses this state.
+            with contextlib.suppress(ChannelFull):
                 await self.send(channel, message)
-            except ChannelFull:
-                pass  # at most once, as every layer: that client misses one state

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.streams.support import RestartableEmulator, free_port
+from tests.streams.support import RestartableEmulator, embedded_env, free_port, prepared_var_dir
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,23 +41,10 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: Any) -> Iterator[Site]:
     """`make run`'s web process: daphne with the stream manager on its loop, no Redis."""
-    var = tmp_path_factory.mktemp("var")
     emulator = RestartableEmulator().start()
     port = free_port()
-    env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
-        },
-        "VAR_DIR": str(var),
-        "EMULATOR_URL": emulator.url,
-        "DJANGO_SETTINGS_MODULE": "connector_site.settings.base",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "--noinput", "-v0"], ["createcachetable"], ["seed_demo"]):
-        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+    var = prepared_var_dir(tmp_path_factory.mktemp("var"))
+    env = embedded_env(var, emulator.url)
     password = (var / "demo-operator-password").read_text().strip()
     log = (var / "daphne.log").open("w")
     daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from emulator.testing import running_emulator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -149,3 +157,37 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, step: float 
             return True
         await asyncio.sleep(step)
     return predicate()
+
+
+_PREPARED: dict[str, Path] = {}
+_SETUP = (
+    "import django; django.setup(); from django.core.management import call_command; "
+    "call_command('migrate', interactive=False, verbosity=0); call_command('createcachetable'); "
+    "call_command('seed_demo')"
+)
+
+
+def embedded_env(var_dir: Path, emulator_url: str) -> dict[str, str]:
+    """Environment of an embedded-default process (SQLite in ``var_dir``, no Redis)."""
+    drop = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    return {
+        **{k: v for k, v in os.environ.items() if k not in drop},
+        "VAR_DIR": str(var_dir),
+        "EMULATOR_URL": emulator_url,
+        "DJANGO_SETTINGS_MODULE": "connector_site.settings.base",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def prepared_var_dir(target: Path) -> Path:
+    """A VAR_DIR with a migrated, seeded SQLite database: built once per test session in one
+    interpreter (migrate, createcachetable, seed_demo), then copied."""
+    if "template" not in _PREPARED:
+        template = Path(tempfile.mkdtemp(prefix="streams-var-"))
+        env = embedded_env(template, "http://127.0.0.1:9")
+        subprocess.run(
+            [sys.executable, "-c", _SETUP], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True
+        )
+        _PREPARED["template"] = template
+    shutil.copytree(_PREPARED["template"], target, dirs_exist_ok=True)
+    return target

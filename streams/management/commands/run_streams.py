@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
-        if backend.endswith("InMemoryChannelLayer"):
+        if backend.endswith(("InMemoryChannelLayer", "EmbeddedChannelLayer")):
             self.stderr.write(
                 "warning: the in-memory channel layer does not leave this process; web consumers will not "
                 "see these streams (set REDIS_URL, or let the web process run them: STREAMS_IN_PROCESS)"
