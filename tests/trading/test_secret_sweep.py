@@ -11,8 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from accounts.models import AuditEvent
 from tests.conftest import SEEDED_SECRETS
 from tests.trading.conftest import (
+    ORDER_ENDPOINT,
     ORDER_PATHS,
-    answer_after_accepting,
     answer_instead,
     injected,
     limit_buy,
@@ -157,7 +157,7 @@ def test_no_endpoint_returns_a_seeded_secret(
     sweep("post", worse + "orders/", limit_buy(seeded_emulator, "binance"), **auth)
     with injected(seeded_emulator, answer_instead(place, 400, ECHO)):
         sweep("post", base + "orders/", limit_buy(seeded_emulator, "binance"), **auth)
-    with injected(seeded_emulator, answer_after_accepting(place)):
+    with seeded_emulator.faults.active("error_after_accept", "binance", ORDER_ENDPOINT["binance"]):
         sweep(
             "post",
             base + "orders/",
