@@ -94,7 +94,7 @@ def _owner_only(request: Request, account: ExchangeAccount) -> None:
 
 # Choice errors name the allowed values, never echo the input: a secret pasted into the
 # wrong field must not come back in a response.
-NO_ECHO = {"invalid_choice": "Not one of the allowed values."}
+NO_ECHO: dict[str, Any] = {"invalid_choice": "Not one of the allowed values."}
 
 
 class AccountCreateInputSerializer(serializers.Serializer):
