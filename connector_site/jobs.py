@@ -28,7 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 
-from connectors import Connector, RateLimited, TemporaryError
+from connectors import Connector, ConnectorError, RateLimited, TemporaryError
 
 __all__ = [
     "SKIPPED",
@@ -114,7 +114,9 @@ def run_job(task: Task, lock_name: str, work: Callable[[], T]) -> T | str:
         return SKIPPED
     try:
         return work()
-    except (TemporaryError, SoftTimeLimitExceeded) as exc:
+    except (TemporaryError, SoftTimeLimitExceeded, ConnectorError) as exc:
+        if not _retryable(exc):
+            raise
         delay = retry_delay(exc, task.request.retries)
         logger.warning(
             "job %s: %s; retry %d/%d in %.1fs",
@@ -127,6 +129,20 @@ def run_job(task: Task, lock_name: str, work: Callable[[], T]) -> T | str:
         raise task.retry(exc=exc, countdown=delay) from exc
     finally:
         job_lock_release(lock_name, owner=owner)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Temporary venue errors, and the soft time limit cutting a hung call. The connector
+    translates whatever its venue call raises, the time limit included, so a cut inside a
+    venue call arrives as a ConnectorError chained from SoftTimeLimitExceeded."""
+    if isinstance(exc, TemporaryError | SoftTimeLimitExceeded):
+        return True
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, SoftTimeLimitExceeded):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def job_connector(connector: Connector) -> Connector:

@@ -221,6 +221,18 @@ def account_open_orders_sync(*, account: ExchangeAccount) -> OpenOrdersSync:
     result = OpenOrdersSync(venue_open=len(venue_orders))
     matched = _match_ours(account, venue_orders)
 
+    # External orders first (one upsert each), then our orders (one venue lookup each).
+    for venue_order in venue_orders:
+        if str(venue_order["id"]) not in matched:
+            _record_external(account, venue_order, now)
+            result.external_seen += 1
+    seen_ids = [str(o["id"])[:128] for o in venue_orders]
+    result.external_gone = (
+        ExternalOrder.objects.filter(account=account, gone_at__isnull=True)
+        .exclude(exchange_order_id__in=seen_ids)
+        .update(gone_at=now, venue_status="not_open")
+    )
+
     to_check: list[Order] = [
         matched[str(o["id"])]
         for o in venue_orders
@@ -240,16 +252,6 @@ def account_open_orders_sync(*, account: ExchangeAccount) -> OpenOrdersSync:
             order_sync_from_venue(order=order)
         result.ours_checked.append(order.pk)
 
-    for venue_order in venue_orders:
-        if str(venue_order["id"]) not in matched:
-            _record_external(account, venue_order, now)
-            result.external_seen += 1
-    seen_ids = [str(o["id"])[:128] for o in venue_orders]
-    result.external_gone = (
-        ExternalOrder.objects.filter(account=account, gone_at__isnull=True)
-        .exclude(exchange_order_id__in=seen_ids)
-        .update(gone_at=now, venue_status="not_open")
-    )
     return result
 
 
