@@ -98,3 +98,7 @@ class TradingGuardAdmin(admin.ModelAdmin):
             account=obj.account, actor=request.user, ip=request.META.get("REMOTE_ADDR"), **changes
         )
         obj.pk = guard.pk
+
+
+# Balance history and external orders (the jobs issue), in their own module.
+from trading import admin_balances  # noqa: E402, F401
