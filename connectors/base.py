@@ -560,16 +560,21 @@ class Connector(ConnectorConfig):
         self, margin_mode: str, symbol: str, *, leverage: int | None = None
     ) -> dict[str, Any]:
         """Set ``"cross"`` or ``"isolated"`` margin for a contract market. Already being in
-        that mode is success (``changed`` is False), not an error."""
+        that mode is success (``changed`` is False), not an error. ``leverage`` is sent along
+        where the venue sets both at once (OKX; without it OKX keeps the current leverage)."""
         if margin_mode not in ("cross", "isolated"):
             raise InvalidInput("margin_mode must be 'cross' or 'isolated'", field="margin_mode")
         self._require_contract(symbol)
-        params = {"leverage": leverage} if leverage is not None else {}
+        params = self._margin_mode_params(margin_mode, symbol, leverage)
         try:
             result = self._call_unchanged_ok("set_margin_mode", margin_mode, symbol, params)
         except _AlreadySet:
             return {"symbol": symbol, "marginMode": margin_mode, "changed": False, "info": None}
         return {"symbol": symbol, "marginMode": margin_mode, "changed": True, "info": result}
+
+    def _margin_mode_params(self, margin_mode: str, symbol: str, leverage: int | None) -> dict[str, Any]:
+        """CCXT parameters for ``set_margin_mode`` (venues that need more override this)."""
+        return {"leverage": leverage} if leverage is not None else {}
 
     def _call_unchanged_ok(self, method: str, *args: Any) -> Any:
         self._ensure_markets()

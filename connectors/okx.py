@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Connector, StreamConnector
+from .base import Connector, StreamConnector, _decimal_arg
 from .credentials import Credentials
 from .errors import InvalidInput
 from .retry import retrying
@@ -39,6 +39,23 @@ class OkxConnector(_Okx, Connector):
         long/short mode. OKX refuses while positions or orders are open."""
         result = self._call("set_position_mode", hedged)
         return {"hedged": hedged, "info": result}
+
+    def _margin_mode_params(self, margin_mode: str, symbol: str, leverage: int | None) -> dict[str, Any]:
+        """OKX sets an instrument's margin mode and leverage together (POST
+        /api/v5/account/set-leverage needs ``lever`` with ``mgnMode``). Without ``leverage``
+        the instrument's current leverage in that mode is kept (GET /account/leverage-info)."""
+        if leverage is None:
+            current = self._call("fetch_leverage", symbol, {"marginMode": margin_mode})
+            leverage = current.get("longLeverage") or current.get("shortLeverage")
+            if not leverage:
+                raise InvalidInput(
+                    f"OKX reported no leverage for {symbol} in {margin_mode} mode; pass leverage",
+                    field="leverage",
+                )
+        value = _decimal_arg(leverage, "leverage")
+        if value != value.to_integral() or not 1 <= value <= 125:
+            raise InvalidInput("leverage must be a whole number from 1 to 125 on OKX", field="leverage")
+        return {"lever": int(value)}
 
     @retrying
     def fetch_option_chain(self, underlying: str) -> dict[str, Any]:

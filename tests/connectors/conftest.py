@@ -18,6 +18,7 @@ from connectors.factory import clear_connector_cache
 from connectors.markets import market_store
 
 DATA = Path(__file__).parent / "data"
+EMULATOR_MARKETS = Path(__file__).parents[2] / "emulator" / "data" / "ccxt-static" / "markets"
 
 # Unit tests run on recorded markets (CCXT's static test data, see data/README.md).
 RECORDED_MARKETS_VENUE = "bybit"
@@ -38,7 +39,10 @@ def fresh_caches() -> Iterator[None]:
 
 
 def _recorded_markets_source(venue: str) -> Any:
-    markets = json.loads((DATA / f"{venue}-markets.json").read_text())
+    recorded = DATA / f"{venue}-markets.json"
+    if not recorded.exists():  # the same CCXT static data, as the emulator ships it (emulator/data/README.md)
+        recorded = EMULATOR_MARKETS / f"{venue}.json"
+    markets = json.loads(recorded.read_text())
     source = getattr(ccxt, venue)()
     source.set_markets(list(markets.values()))
     return source

@@ -128,6 +128,26 @@ def test_already_being_in_a_margin_mode_is_success(offline_connector: Any) -> No
     assert connector.set_margin_mode("cross", "BTC/USDT:USDT")["changed"] is False
 
 
+def test_okx_sets_the_margin_mode_with_the_leverage_keeping_the_current_one_unless_given(
+    offline_connector: Any,
+) -> None:
+    connector = offline_connector(venue="okx")
+    asked = inject(connector, "fetch_leverage", {"longLeverage": 7, "shortLeverage": 7})
+    sent = inject(connector, "set_margin_mode", {"code": "0"})
+
+    connector.set_margin_mode("isolated", "BTC/USDT:USDT")
+    connector.set_margin_mode("cross", "BTC/USDT:USDT", leverage=3)
+    with pytest.raises(InvalidInput) as caught:
+        connector.set_margin_mode("cross", "BTC/USDT:USDT", leverage=500)
+
+    assert asked.calls == [("BTC/USDT:USDT", {"marginMode": "isolated"})]
+    assert sent.calls == [
+        ("isolated", "BTC/USDT:USDT", {"lever": 7}),
+        ("cross", "BTC/USDT:USDT", {"lever": 3}),
+    ]
+    assert caught.value.field == "leverage"
+
+
 def test_credentials_never_show_their_secrets() -> None:
     creds = Credentials("AKIDEXAMPLE12345678", "s3cr3t-value-xyz", "my-passphrase")
     for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
