@@ -145,7 +145,7 @@ def _venue_open_orders(connector: Connector) -> list[dict[str, Any]]:
         # All symbols in one request (weight 80 instead of 6 per symbol); CCXT refuses it
         # unless told that we know the cost. Once a minute is well inside the budget.
         connector.exchange.options.setdefault("fetchOpenOrders", {})["warnWithoutSymbol"] = False
-    return list(connector.fetch_open_orders())
+    return [dict(order) for order in connector.fetch_open_orders()]
 
 
 def _match_ours(account: ExchangeAccount, venue_orders: list[dict[str, Any]]) -> dict[str, Order]:
