@@ -12,7 +12,9 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -29,6 +31,19 @@ CONNECTOR_STATUS: list[tuple[type[Exception], int]] = [
     (connector_errors.NotSupported, status.HTTP_400_BAD_REQUEST),
     (connector_errors.ConnectorError, status.HTTP_400_BAD_REQUEST),
 ]
+
+
+# Seconds a caller should wait after a venue 429 that came without a Retry-After: every
+# 429 tells the caller when to come back.
+VENUE_RETRY_AFTER_DEFAULT = 2
+# After an outage of our own cache or database (B2 #15): a 503, never a 500 traceback.
+OUTAGE_RETRY_AFTER = 1
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A backing service is unavailable; retry later"
+    default_code = "service_unavailable"
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -50,7 +65,15 @@ def _first_validation_error(detail: Any, field: str | None = None) -> tuple[str 
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, Http404):
+    if isinstance(exc, RedisError):
+        logger.warning("cache unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable("The cache is unavailable; retry later", code="cache_unavailable")
+        exc.wait = OUTAGE_RETRY_AFTER  # type: ignore[attr-defined]
+    elif isinstance(exc, OperationalError | InterfaceError):  # not IntegrityError: that is a bug or a 409
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable("The database is unavailable; retry later", code="database_unavailable")
+        exc.wait = OUTAGE_RETRY_AFTER  # type: ignore[attr-defined]
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -81,6 +104,8 @@ def _connector_response(exc: connector_errors.ConnectorError) -> Response:
     http_status = next(code for cls, code in CONNECTOR_STATUS if isinstance(exc, cls))
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, connector_errors.RateLimited) and not retry_after:
+        retry_after = VENUE_RETRY_AFTER_DEFAULT
     if retry_after:
         headers["Retry-After"] = str(math.ceil(retry_after))
     body = error_body(exc.code, str(exc), getattr(exc, "field", None))

@@ -13,17 +13,15 @@ import math
 import re
 from typing import Any
 
-from django.db import OperationalError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from redis.exceptions import RedisError
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasTokenScope
-from connectors import SUPPORTED_EXCHANGES, RateLimited
+from connectors import SUPPORTED_EXCHANGES
 from markets import selectors
 from markets.cache import SOURCES, MarketDataEntry
 from markets.schema import ERROR_RESPONSES, DecimalString, Millis, Text
@@ -44,16 +42,6 @@ EXCHANGE_PARAMETER = OpenApiParameter(
 )
 
 
-# Seconds a caller should wait after a venue 429 that came without a Retry-After.
-VENUE_RETRY_AFTER_DEFAULT = 2
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "A backing service is unavailable; retry later"
-    default_code = "service_unavailable"
-
-
 def _symbol(value: str) -> None:
     if not SYMBOL_PATTERN.match(value):
         raise serializers.ValidationError(f"{value[:60]!r} is not a symbol like BTC/USDT or BTC/USDT:USDT")
@@ -63,28 +51,11 @@ def _symbol(value: str) -> None:
 
 
 class MarketApi(APIView):
-    """Shared by every market-data endpoint: token scope, throttle, outage handling."""
+    """Shared by every market-data endpoint: token scope and throttle (errors: connector_site.api_errors)."""
 
     permission_classes = [HasTokenScope]
     required_scopes = {"GET": "market:read"}
     throttle_classes = [TokenRateThrottle]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, RateLimited) and not exc.retry_after:
-            # Every 429 tells the caller when to come back, even when the venue did not say.
-            exc.retry_after = VENUE_RETRY_AFTER_DEFAULT
-        # B2 #15: a Redis or database outage answers 503 with the envelope, never a 500.
-        if isinstance(exc, RedisError):
-            logger.warning("cache unavailable: %s", type(exc).__name__)
-            exc = ServiceUnavailable(
-                "The market-data cache is unavailable; retry later", code="cache_unavailable"
-            )
-            exc.wait = 1  # type: ignore[attr-defined]  # -> Retry-After: 1
-        elif isinstance(exc, OperationalError):
-            logger.warning("database unavailable: %s", type(exc).__name__)
-            exc = ServiceUnavailable("The database is unavailable; retry later", code="database_unavailable")
-            exc.wait = 1  # type: ignore[attr-defined]
-        return super().handle_exception(exc)
 
     @staticmethod
     def query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

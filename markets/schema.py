@@ -14,44 +14,24 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-__all__ = ["ERROR_RESPONSES", "DecimalString", "ErrorEnvelopeSerializer", "Millis"]
+from connector_site.api_schema import error_response
 
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable, e.g. unknown_symbol, rate_limited, throttled")
-    message = serializers.CharField(help_text="Human-readable; never holds a secret")
-    field = serializers.CharField(allow_null=True, help_text="The input that was wrong, or null")
-
-    class Meta:
-        ref_name = "MarketDataErrorDetail"
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    """``{"error": {"code", "message", "field"}}``: every failure of the API."""
-
-    error = ErrorSerializer()
-
-    class Meta:
-        ref_name = "MarketDataError"
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorEnvelopeSerializer, description=description)
+__all__ = ["ERROR_RESPONSES", "DecimalString", "Millis"]
 
 
 ERROR_RESPONSES: dict[int, OpenApiResponse] = {
-    400: _error(
+    400: error_response(
         "Invalid input; `field` names it (unknown_exchange, unknown_symbol, unknown_timeframe, "
         "min_value/max_value, invalid_input, ...), or a request the venue refused"
     ),
-    401: _error("No or an invalid/expired/revoked token (`WWW-Authenticate: Bearer`)"),
-    403: _error("The token lacks the `market:read` scope"),
-    429: _error(
+    401: error_response("No or an invalid/expired/revoked token (`WWW-Authenticate: Bearer`)"),
+    403: error_response("The token lacks the `market:read` scope"),
+    429: error_response(
         "Throttled (code `throttled`: our per-token limit) or rate-limited by the venue "
         "(code `rate_limited`); the `Retry-After` header says how many seconds to wait"
     ),
-    502: _error("The venue answered with a temporary error (exchange_temporary_error)"),
-    503: _error(
+    502: error_response("The venue answered with a temporary error (exchange_temporary_error)"),
+    503: error_response(
         "The venue is unavailable or timed out (exchange_unavailable), or our cache is "
         "(cache_unavailable); retry later"
     ),

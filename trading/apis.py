@@ -26,6 +26,7 @@ from accounts.apis import reachable_account
 from accounts.models import ApiToken, ExchangeAccount
 from accounts.permissions import HasTokenScope
 from connector_site.api_errors import error_body, exception_handler
+from connector_site.api_schema import ErrorDetailSerializer, ErrorEnvelopeSerializer, error_response
 from connectors.types import Position
 from trading import selectors, services
 from trading.errors import IdempotentReplay, OrderFailed, invalid
@@ -124,20 +125,6 @@ class OrderDetailOutputSerializer(OrderOutputSerializer):
         read_only_fields = fields
 
 
-ErrorSerializer = inline_serializer(
-    "Error",
-    fields={
-        "error": inline_serializer(
-            "ErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "field": serializers.CharField(allow_null=True),
-            },
-        )
-    },
-)
-
 OrderErrorSerializer = inline_serializer(
     "OrderError",
     fields={
@@ -155,15 +142,13 @@ OrderErrorSerializer = inline_serializer(
 )
 
 COMMON_ERRORS = {
-    400: OpenApiResponse(
-        ErrorSerializer, description="Invalid input (the field is named) or the venue refused"
-    ),
-    401: OpenApiResponse(ErrorSerializer, description="No or bad token"),
-    403: OpenApiResponse(ErrorSerializer, description="The token lacks the scope"),
-    404: OpenApiResponse(ErrorSerializer, description="No such account (or not reachable by this token)"),
-    429: OpenApiResponse(ErrorSerializer, description="Rate limited; see Retry-After"),
-    502: OpenApiResponse(ErrorSerializer, description="Venue error"),
-    503: OpenApiResponse(ErrorSerializer, description="Venue unavailable"),
+    400: error_response("Invalid input (the field is named) or the venue refused"),
+    401: error_response("No or bad token"),
+    403: error_response("The token lacks the scope"),
+    404: error_response("No such account (or not reachable by this token)"),
+    429: error_response("Rate limited; see Retry-After"),
+    502: error_response("Venue error"),
+    503: error_response("Venue unavailable"),
 }
 
 
@@ -268,7 +253,7 @@ class OrderListCreateApi(AccountScopedApi):
             201: OrderOutputSerializer,
             202: OpenApiResponse(OrderErrorSerializer, description="Outcome unknown: reconciled later"),
             409: OpenApiResponse(
-                ErrorSerializer,
+                ErrorEnvelopeSerializer,
                 description="Kill switch, duplicate client order id, reused or in-flight Idempotency-Key",
             ),
             **COMMON_ERRORS,
@@ -367,7 +352,7 @@ class OrderDetailApi(AccountScopedApi):
         operation_id="orders_cancel",
         responses={
             200: OrderOutputSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="Not open (or outcome still unknown)"),
+            409: error_response("Not open (or outcome still unknown)"),
             **COMMON_ERRORS,
         },
     )
@@ -393,7 +378,7 @@ class OrderCancelAllApi(AccountScopedApi):
                     "canceled": OrderOutputSerializer(many=True),
                     "failed": inline_serializer(
                         "CancelFailure",
-                        fields={"order": OrderOutputSerializer(), "error": ErrorSerializer},
+                        fields={"order": OrderOutputSerializer(), "error": ErrorDetailSerializer()},
                         many=True,
                     ),
                 },

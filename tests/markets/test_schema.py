@@ -61,8 +61,8 @@ def test_the_schema_documents_every_market_data_endpoint_with_its_parameters_and
     assert "binance" in params["exchange"]["schema"]["enum"]
     ohlcv = {p["name"] for p in schema["paths"]["/api/v1/markets/{exchange}/ohlcv/"]["get"]["parameters"]}
     assert {"symbol", "timeframe", "since", "limit"} <= ohlcv
-    envelope = schema["components"]["schemas"]["MarketDataError"]
-    assert envelope["properties"]["error"]["$ref"].endswith("/MarketDataErrorDetail")
+    envelope = schema["components"]["schemas"]["Error"]
+    assert envelope["properties"]["error"]["$ref"].endswith("/ErrorDetail")
 
 
 # ------------------------------------------------------------------ property-based run
