@@ -18,3 +18,6 @@ urlpatterns = [
     path("api/v1/", include("connector_site.api_urls")),
     path("", include("streams.dashboard_urls")),
 ]
+
+handler404 = "connector_site.error_views.not_found"
+handler500 = "connector_site.error_views.server_error"
