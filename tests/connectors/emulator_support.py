@@ -1,15 +1,17 @@
 """Running the exchange emulator for connector tests, and injecting its faults.
 
 Venues the emulator does not serve yet are skipped with the reason computed from the
-emulator itself (``GET /_emulator/health`` lists the venues it serves).
+emulator itself (``GET /_emulator/health`` lists the venues it serves). Faults go through
+the emulator's own registry (``emulator.faults``), so each venue answers a rate limit, an
+outage or a lost order answer with its real error body and CCXT raises what it raises in
+production.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +19,8 @@ import pytest
 from connectors import Credentials
 
 try:  # the emulator is built alongside; until it lands these tests skip, saying so
-    from emulator.testing import running_emulator
-
     from emulator.accounts import DEMO_CREDENTIALS
+    from emulator.testing import running_emulator
 
     EMULATOR_MISSING = None
 except ImportError as exc:  # pragma: no cover - depends on the tree's progress
@@ -31,6 +32,22 @@ SYMBOLS = {
     "binance": {"spot": "BTC/USDT", "spot2": "ETH/USDT", "swap": "BTC/USDT:USDT"},
     "okx": {"spot": "BTC/USDT", "spot2": "ETH/USDT", "swap": "BTC/USDT:USDT"},
     "bybit": {"spot": "BTC/USDT", "spot2": "ETH/USDT", "swap": "BTC/USDT:USDT"},
+}
+
+# The requests CCXT 4.5 really sends (glob patterns of ``emulator.faults.endpoint_matches``,
+# "METHOD host/path"). ``fetch_ticker`` of a spot market, and ``create_order``: OKX places
+# single orders through /trade/batch-orders unless ``options["createOrder"]`` says
+# otherwise (ccxt/okx.py create_order). ``test_an_order_can_be_placed…`` checks that one
+# order is exactly one request to ORDER_ENDPOINTS[venue].
+TICKER_ENDPOINTS = {
+    "binance": "GET */api/v3/ticker/24hr",
+    "okx": "GET */api/v5/market/ticker",
+    "bybit": "GET */v5/market/tickers",
+}
+ORDER_ENDPOINTS = {
+    "binance": "POST */api/v3/order",
+    "okx": "POST */api/v5/trade/batch-orders",
+    "bybit": "POST */v5/order/create",
 }
 
 
@@ -60,47 +77,67 @@ def require_venue(server: Any, venue: str) -> None:
 
 
 def requests_to(server: Any, venue: str, fragment: str = "") -> int:
-    """How many requests the emulator counted for ``venue`` whose endpoint contains ``fragment``."""
-    return sum(n for (v, endpoint), n in server.stats.requests.items() if v == venue and fragment in endpoint)
+    """How many requests the emulator counted for ``venue`` whose endpoint matches ``fragment``:
+    a substring, or an ORDER_ENDPOINTS-style glob. Read on the emulator's loop."""
+    from emulator.faults import endpoint_matches
+
+    def count() -> int:
+        total = 0
+        for (counted_venue, endpoint), n in server.stats.requests.items():
+            if counted_venue != venue:
+                continue
+            if "*" in fragment:
+                method, _, target = endpoint.partition(" ")
+                host, slash, path = target.partition("/")
+                if not endpoint_matches(fragment, method, host, slash + path):
+                    continue
+            elif fragment not in endpoint:
+                continue
+            total += n
+        return total
+
+    return int(server.call(count))
 
 
-class Fault:
-    """A fault middleware on the emulator's request pipeline, active for matching requests
-    until ``times`` is used up. ``after_handler`` lets the venue process the request first
-    (an order accepted, then the answer lost)."""
-
-    def __init__(
-        self,
-        match: Callable[[Any], bool],
-        *,
-        status: int = 503,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        delay: float = 0.0,
-        after_handler: bool = False,
-        times: int = 1,
-    ) -> None:
-        self.match, self.status, self.body, self.headers = match, status, body, headers or {}
-        self.delay, self.after_handler, self.remaining, self.hits = delay, after_handler, times, 0
-
-    async def __call__(self, request: Any, call_next: Any) -> Any:
-        from aiohttp import web
-
-        if self.remaining <= 0 or not self.match(request):
-            return await call_next(request)
-        self.remaining -= 1
-        self.hits += 1
-        if self.after_handler:
-            await call_next(request)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.body is None:
-            # What a venue's gateway sends with a 429/5xx: a plain page, not the venue's JSON envelope
-            # (CCXT's bybit reads any JSON without retCode as an exchange error, before the status).
-            return web.Response(text="injected fault", status=self.status, headers=self.headers)
-        return web.json_response(self.body, status=self.status, headers=self.headers)
+def requests_to_unknown_host(server: Any, host: str) -> int:
+    """Requests the emulator counted for a host no venue of it serves."""
+    return int(server.call(lambda: server.stats.unknown_hosts()[host]))
 
 
-def inject_fault(server: Any, fault: Fault) -> Fault:
-    server.middlewares.append(fault)
-    return fault
+class Faults:
+    """The emulator's fault registry for one test (fixture ``faults``): :meth:`set` takes
+    ``server.faults.set``'s arguments, :meth:`hits` says how often faults were applied since
+    this test began, and every fault is cleared when the test ends, whatever its outcome."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.ids: list[str] = []
+        self._baseline = self._injected()
+
+    def _injected(self) -> dict[tuple[str, str], int]:
+        return dict(self.server.call(lambda: dict(self.server.stats.faults_injected)))
+
+    def set(self, kind: str, *, venue: str, endpoint: str | None = None, **params: Any) -> str:
+        fault_id = str(self.server.faults.set(kind, venue=venue, endpoint=endpoint, **params))
+        self.ids.append(fault_id)
+        return fault_id
+
+    def hits(self, venue: str, kind: str) -> int:
+        """How many requests of ``venue`` a fault of ``kind`` answered during this test."""
+        return self._injected().get((venue, kind), 0) - self._baseline.get((venue, kind), 0)
+
+    def clear(self) -> None:
+        for fault_id in self.ids:
+            self.server.faults.clear(fault_id)
+        self.ids.clear()
+
+
+def faults_fixture(server: Any) -> Iterator[Faults]:
+    faults = Faults(server)
+    try:
+        yield faults
+    finally:
+        faults.clear()
+        leftover = server.faults.list()
+        server.faults.clear()
+        assert not leftover, f"faults outlived their test: {leftover}"
