@@ -40,7 +40,7 @@ from markets.cache import jsonable
 from trading.balance_history import BalanceSnapshot
 from trading.external_orders import ExternalOrder
 from trading.models import OPEN_STATUSES, Order, OrderStatus
-from trading.services import _transition, order_sync_from_venue
+from trading.services import order_sync_from_venue, order_transition
 
 __all__ = [
     "OpenOrdersSync",
@@ -276,7 +276,7 @@ def order_reconcile(*, order: Order, now: datetime | None = None) -> Order:
         pending_for = (now - order.created_at).total_seconds()
         if pending_for < float(_setting("RECONCILE_PENDING_STALE_SECONDS", 120)):
             return order
-        _transition(
+        order_transition(
             order,
             OrderStatus.UNKNOWN,
             f"still pending_submit after {int(pending_for)} s: its sender stopped; "
@@ -319,7 +319,7 @@ def _maybe_lost(order: Order, now: datetime) -> Order:
     logger.warning(
         "order %s: not on the venue after %d checks; marked failed", order.pk, order.reconcile_misses
     )
-    return _transition(
+    return order_transition(
         order,
         OrderStatus.FAILED,
         f"not found on the venue by client order id after {order.reconcile_misses} checks over "

@@ -306,28 +306,28 @@ def _submit(*, order: Order, connector: Connector, venue_options: dict[str, Any]
             **venue_options,
         )
     except OutcomeUnknown as exc:
-        _transition(
+        order_transition(
             order, OrderStatus.UNKNOWN, "no answer from the venue; reconcile by client order id", error=exc
         )
         return order
     except RateLimited as exc:
         # Refused before processing (429/418): nothing was placed.
-        _transition(order, OrderStatus.FAILED, "rate limited by the venue; not placed", error=exc)
+        order_transition(order, OrderStatus.FAILED, "rate limited by the venue; not placed", error=exc)
         raise OrderFailed(order, exc) from exc
     except DEFINITE_REJECTIONS as exc:
-        _transition(order, OrderStatus.REJECTED, "rejected by the venue", error=exc)
+        order_transition(order, OrderStatus.REJECTED, "rejected by the venue", error=exc)
         raise OrderFailed(order, exc) from exc
     except ConnectorError as exc:
         # Anything else (a temporary error, or a venue error we cannot classify, such as
         # a 5xx whose body carries an unmapped code) may have followed processing: the
         # venue's own rule is "execution status UNKNOWN", never a failure.
-        _transition(order, OrderStatus.UNKNOWN, "unclassified venue error while placing", error=exc)
+        order_transition(order, OrderStatus.UNKNOWN, "unclassified venue error while placing", error=exc)
         return order
     except Exception:
         # A bug after the request may have left: we cannot know, so it is unknown.
         logger.exception("unexpected error while placing order %s", order.pk)
         unknown = OutcomeUnknown("unexpected error while placing", client_order_id=order.client_order_id)
-        _transition(order, OrderStatus.UNKNOWN, "unexpected error while placing", error=unknown)
+        order_transition(order, OrderStatus.UNKNOWN, "unexpected error while placing", error=unknown)
         return order
     _apply_venue_order(order, reply, reason="accepted by the venue")
     return order
@@ -364,10 +364,10 @@ def _apply_venue_order(order: Order, reply: Any, *, reason: str) -> Order:
     if reply.get("average"):
         fields["average"] = reply["average"]
     status = _status_from_venue(reply) or order.status
-    return _transition(order, status, reason, payload=_summary(reply), **fields)
+    return order_transition(order, status, reason, payload=_summary(reply), **fields)
 
 
-def _transition(
+def order_transition(
     order: Order,
     status: str,
     reason: str,
