@@ -687,7 +687,7 @@ class Engine:
             wallet.unlock(asset, -amount)
         position.margin += amount
         position.updated_ms = self.clock.now_ms()
-        self._account_changed(venue, key, (asset,), (position,), "margin")
+        self._account_changed(venue, key, (asset,), (position,), "margin", symbol)
         self._flush()
         return position
 
@@ -714,7 +714,7 @@ class Engine:
             position.stop_loss = stop_loss or None
         position.trigger_by = trigger_by
         position.updated_ms = self.clock.now_ms()
-        self._account_changed(venue, key, (), (position,), "trading_stop")
+        self._account_changed(venue, key, (), (position,), "trading_stop", symbol)
         self._flush()
         return position
 
@@ -797,7 +797,9 @@ class Engine:
                 assets.add(position.settle)
                 count += 1
             if changed:
-                self._account_changed(account_venue, key, tuple(sorted(assets)), tuple(changed), "funding")
+                self._account_changed(
+                    account_venue, key, tuple(sorted(assets)), tuple(changed), "funding", changed[0].symbol
+                )
         self._flush()
         return count
 
@@ -820,7 +822,9 @@ class Engine:
                 position.realised_pnl += realised
                 position.size = position.margin = position.entry_price = Decimal(0)
                 position.updated_ms = now
-                self._account_changed(venue, key, (position.settle,), (position,), "settlement")
+                self._account_changed(
+                    venue, key, (position.settle,), (position,), "settlement", position.symbol
+                )
 
     # --- account events (private streams) -----------------------------------------------------------------
 
@@ -851,7 +855,9 @@ class Engine:
         else:
             assets, positions = (instrument.base, instrument.quote), ()
         if exec_type == "trade" or order.locked or exec_type in ("canceled", "expired"):
-            self._account_changed(order.venue, order.key, assets, positions if fill else (), "order")
+            self._account_changed(
+                order.venue, order.key, assets, positions if fill else (), "order", order.symbol
+            )
 
     def _account_changed(
         self,
@@ -860,14 +866,19 @@ class Engine:
         assets: tuple[str, ...],
         positions: tuple[Position, ...],
         reason: str,
+        symbol: str = "",
     ) -> None:
         if not self.account_listeners:
             return
         now = self.clock.now_ms()
         if assets:
-            self._events.append(AccountEvent(venue, key, "balance", now, reason, assets=assets))
+            self._events.append(
+                AccountEvent(venue, key, "balance", now, reason, assets=assets, symbol=symbol)
+            )
         if positions:
-            self._events.append(AccountEvent(venue, key, "position", now, reason, positions=positions))
+            self._events.append(
+                AccountEvent(venue, key, "position", now, reason, positions=positions, symbol=symbol)
+            )
 
     def _flush(self) -> None:
         events, self._events = self._events, []

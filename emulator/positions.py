@@ -196,7 +196,8 @@ class AccountEvent:
 
     ``kind``: ``"order"`` (``order``, ``exec_type`` "new" | "trade" | "canceled" | "expired", ``fill`` for
     trades), ``"balance"`` (``assets`` whose balance changed), ``"position"`` (``positions`` that changed).
-    ``reason`` says why: "order", "funding", "margin", "leverage", "settlement", "trading_stop".
+    ``reason`` says why: "order", "funding", "margin", "settlement", "trading_stop". ``symbol``: the
+    instrument the change came from.
     """
 
     venue: str
@@ -209,3 +210,4 @@ class AccountEvent:
     fill: Fill | None = None
     assets: tuple[str, ...] = ()
     positions: tuple[Position, ...] = ()
+    symbol: str = ""  # the instrument the change came from (balance events: tells spot from futures)

@@ -44,6 +44,7 @@ class WsRoute:
     on_open: Callable[[WsConnection], Awaitable[None]]
     on_text: WsHandler
     heartbeat: float | None = None
+    on_close: Callable[[WsConnection], None] | None = None
 
 
 @dataclass
@@ -109,10 +110,14 @@ class Router:
         on_open: Callable[[WsConnection], Awaitable[None]],
         on_text: WsHandler,
         heartbeat: float | None = None,
+        on_close: Callable[[WsConnection], None] | None = None,
     ) -> None:
+        """``on_close(conn)`` (optional) runs when the connection ends, however it ends."""
         self.add_hosts(venue, hosts)
         for host in hosts:
-            self._ws.setdefault(host, []).append(WsRoute(venue, prefix, on_open, on_text, heartbeat))
+            self._ws.setdefault(host, []).append(
+                WsRoute(venue, prefix, on_open, on_text, heartbeat, on_close)
+            )
             # longest prefix first, so "/ws/x" does not shadow "/ws/x/y"
             self._ws[host].sort(key=lambda r: len(r.prefix), reverse=True)
 

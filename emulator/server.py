@@ -222,6 +222,19 @@ class EmulatorServer:
         self.call(adapter.settings.update, settings)
         return previous
 
+    def apply_funding(self, venue: str | None = None) -> int:
+        """Charge/pay funding on every open perpetual position now (all venues or one); returns how many."""
+        return self.call(functools.partial(self.engine.apply_funding, None, venue))
+
+    def set_funding_interval(self, interval_ms: int) -> None:
+        """Apply funding automatically every ``interval_ms`` (default 8 h; 0: only by
+        :meth:`apply_funding`)."""
+        self.call(self.engine.set_funding_interval, interval_ms)
+
+    def positions(self, venue: str, key: str) -> list[Any]:
+        """Open positions of ``key`` on ``venue`` (:class:`emulator.positions.Position`)."""
+        return self.call(self.engine.positions, venue, key)
+
     def market(self, venue: str, symbol: str) -> MarketControl:
         """Controls and read-outs of one market (unified symbol), for tests and benchmarks."""
         self.engine.market(venue, symbol)  # KeyError early for a typo

@@ -176,6 +176,11 @@ class WsHub:
         finally:
             self.connections.pop(conn.id, None)
             self.stats.ws_connections -= 1
+            if route.on_close is not None:
+                try:
+                    route.on_close(conn)
+                except Exception:
+                    log.exception("ws %s: on_close failed", conn.id)
             conn._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await conn._writer

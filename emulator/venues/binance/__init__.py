@@ -12,6 +12,7 @@ from emulator.routing import Router, VenueRequest
 from emulator.venues.base import VenueAdapter
 from emulator.venues.binance.instruments import load_instruments
 from emulator.venues.binance.rest import COINM_HOSTS, SPOT_HOSTS, USDM_HOSTS, BinanceRest
+from emulator.venues.binance.user import LISTEN_KEY_TTL_MS, WS_API_HOSTS, BinanceUserStreams
 from emulator.venues.binance.ws import HOSTS as WS_HOSTS
 from emulator.venues.binance.ws import BinanceStreams
 from emulator.ws import WsConnection
@@ -30,7 +31,8 @@ class BinanceAdapter(VenueAdapter):
     """Binance REST (``api``/``fapi``/``dapi`` hosts) and public WebSocket streams."""
 
     name = "binance"
-    hosts = (*SPOT_HOSTS, *USDM_HOSTS, *COINM_HOSTS, *WS_HOSTS)
+    hosts = (*SPOT_HOSTS, *USDM_HOSTS, *COINM_HOSTS, *WS_HOSTS, *WS_API_HOSTS)
+    default_settings = {"listen_key_ttl_ms": LISTEN_KEY_TTL_MS}
 
     def instruments(self, today: dt.date) -> list[Instrument]:
         return load_instruments(today)
@@ -38,7 +40,9 @@ class BinanceAdapter(VenueAdapter):
     def install(self, router: Router) -> None:
         router.add_hosts(self.name, self.hosts)
         BinanceRest(self.engine).install(router)
-        BinanceStreams(self.engine).install(router)
+        self.user_streams = BinanceUserStreams(self.engine, self.settings)
+        self.user_streams.install(router)
+        BinanceStreams(self.engine, self.user_streams).install(router)
 
     async def unknown_endpoint(self, request: VenueRequest) -> web.StreamResponse:
         # Binance's gateway answers an unknown path with a bare 404 page, which CCXT reports as BadRequest/

@@ -6,6 +6,7 @@ keeps positions and margin (``emulator.positions``). Also ``/sapi/v1/account/api
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -107,7 +108,7 @@ class BinanceFutures:
         self.engine = rest.engine
 
     def install(self, router: Router) -> None:
-        add = self.rest.add_route
+        add = functools.partial(self.rest.add_route, strict=False)
         for section, hosts, p in ((USDM, USDM_HOSTS, "/fapi"), (COINM, COINM_HOSTS, "/dapi")):
             add(router, hosts, "POST", f"{p}/v1/order", section, self.create_order, ORDER_PARAMS, True)
             ids = {"symbol", "orderId", "origClientOrderId"}

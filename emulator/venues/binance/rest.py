@@ -157,14 +157,18 @@ class BinanceRest:
         handler: Handler,
         params: AbstractSet[str],
         signed: bool,
+        strict: bool = True,
     ) -> None:
+        """``strict``: answer -1104 for parameters the endpoint does not read (the spot API does; the
+        futures APIs ignore them, and CCXT passes e.g. ``subType`` through)."""
         accepted = frozenset(params) | (SIGNED if signed else frozenset())
 
         async def endpoint(request: VenueRequest) -> Any:
             try:
                 values = Params(request.query() + request.form())
                 key = self.authenticate(request, values) if signed else None
-                values.check_known(accepted)
+                if strict:
+                    values.check_known(accepted)
                 return json_response(handler(section, values, key))
             except OrderRejected as rejected:
                 return rejection(rejected.reason).response()

@@ -24,6 +24,7 @@ from emulator.routing import Router
 from emulator.venues.binance.instruments import COINM, SPOT, USDM, VENUE, Section
 from emulator.venues.binance.protocol import INTERVALS_MS, fmt_price, fmt_qty
 from emulator.venues.binance.rest import agg_trade
+from emulator.venues.binance.user import WS_API_HOSTS, BinanceUserStreams
 from emulator.ws import Subscription, WsConnection
 
 HOSTS: dict[str, Section] = {
@@ -33,7 +34,7 @@ HOSTS: dict[str, Section] = {
 }
 PREFIXES = {
     SPOT: ("/ws", "/stream"),
-    USDM: ("/ws", "/stream", "/public/ws", "/public/stream", "/market/ws", "/market/stream"),
+    USDM: ("/ws", "/stream", "/public/ws", "/public/stream", "/market/ws", "/market/stream", "/private/ws"),
     COINM: ("/ws", "/stream"),
 }
 PING_INTERVAL_S = 20.0
@@ -42,19 +43,49 @@ PING_INTERVAL_S = 20.0
 class BinanceStreams:
     """Stream protocol: parses stream names into engine-backed :class:`Subscription` objects."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, user: BinanceUserStreams | None = None) -> None:
         self.engine = engine
+        self.user = user
 
     def install(self, router: Router) -> None:
         for host, section in HOSTS.items():
             for prefix in PREFIXES[section]:
-                router.add_ws(VENUE, (host,), prefix, self.on_open, self.on_text, heartbeat=PING_INTERVAL_S)
+                router.add_ws(
+                    VENUE,
+                    (host,),
+                    prefix,
+                    self.on_open,
+                    self.on_text,
+                    heartbeat=PING_INTERVAL_S,
+                    on_close=self.on_close,
+                )
+        if self.user is not None:
+            router.add_ws(
+                VENUE,
+                WS_API_HOSTS,
+                "/ws-api/v3",
+                self.user.ws_api_open,
+                self.user.ws_api_text,
+                heartbeat=PING_INTERVAL_S,
+                on_close=self.on_close,
+            )
+
+    def on_close(self, conn: WsConnection) -> None:
+        if self.user is not None:
+            self.user.closed(conn)
 
     async def on_open(self, conn: WsConnection) -> None:
         conn.state["section"] = HOSTS[conn.host]
         conn.state["combined"] = "/stream" in conn.path
         names = conn.query.get("streams", "").split("/") if conn.state["combined"] else []
         tail = conn.path.rsplit("/ws/", 1)[1] if "/ws/" in conn.path else ""
+        listen_key = conn.query.get("listenKey") or tail
+        if self.user is not None and listen_key and "@" not in listen_key:
+            if self.user.attach(conn, conn.state["section"], listen_key):
+                return
+            if conn.path.endswith("/private/ws"):  # an unknown or expired key: Binance closes at once
+                conn.close_soon(1008)
+                return
         names.append(tail)
         # CCXT connects to /ws/<n> (a stream index, not a stream name): Binance ignores such a tail.
         for name in filter(None, names):
