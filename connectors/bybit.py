@@ -87,18 +87,25 @@ class BybitConnector(_Bybit, Connector):
 
     def adjust_margin(self, symbol: str, amount: Decimal | str) -> dict[str, Any]:
         """Add (positive) or remove (negative) isolated margin on a position:
-        POST /v5/position/add-margin. Not retried: a lost answer could mean it was applied."""
-        self._require_contract(symbol)
+        POST /v5/position/add-margin with the signed ``margin`` (one-way mode). CCXT 4.5 has
+        no unified addMargin for Bybit, so the endpoint is called directly. Not retried: a
+        lost answer could mean it was applied."""
+        market = self._require_contract(symbol)
         value = _decimal_arg(amount, "amount", positive=False)
         if value == 0:
             raise InvalidInput("amount must not be zero", field="amount")
-        method = "add_margin" if value > 0 else "reduce_margin"
-        result = self._call(method, symbol, float(abs(value)), order_operation=True)
+        request = {
+            "category": self._category(market),
+            "symbol": market["id"],
+            "margin": format(value.normalize(), "f"),
+            "positionIdx": 0,
+        }
+        response = self._call("private_post_v5_position_add_margin", request, order_operation=True)
         return {
             "symbol": symbol,
             "amount": value,
             "type": "add" if value > 0 else "reduce",
-            "info": (result or {}).get("info"),
+            "info": (response or {}).get("result"),
         }
 
     @retrying

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors import BadSymbol, Credentials, InvalidInput
+from connectors import BadSymbol, Credentials, ExchangeUnavailable, InvalidInput
 from connectors.types import to_decimal, to_decimals
 
 from .conftest import inject
@@ -146,6 +146,30 @@ def test_okx_sets_the_margin_mode_with_the_leverage_keeping_the_current_one_unle
         ("cross", "BTC/USDT:USDT", {"lever": 3}),
     ]
     assert caught.value.field == "leverage"
+
+
+def test_bybit_adjusts_margin_through_the_add_margin_endpoint_once(offline_connector: Any) -> None:
+    import ccxt
+
+    connector = offline_connector(venue="bybit")
+    sent = inject(connector, "private_post_v5_position_add_margin", {"retCode": 0, "result": {}})
+
+    added = connector.adjust_margin("BTC/USDT:USDT", "10.50")
+    reduced = connector.adjust_margin("BTC/USDT:USDT", Decimal("-2"))
+    for bad, field in (("0", "amount"), ("x", "amount")):
+        with pytest.raises(InvalidInput) as caught:
+            connector.adjust_margin("BTC/USDT:USDT", bad)
+        assert caught.value.field == field
+    with pytest.raises(InvalidInput):
+        connector.adjust_margin("BTC/USDT", "1")
+    lost = inject(connector, "private_post_v5_position_add_margin", ccxt.RequestTimeout("bybit timeout"))
+    with pytest.raises(ExchangeUnavailable):
+        connector.adjust_margin("BTC/USDT:USDT", "1")
+
+    request = {"category": "linear", "symbol": "BTCUSDT", "positionIdx": 0}
+    assert sent.calls == [({**request, "margin": "10.5"},), ({**request, "margin": "-2"},)]
+    assert (added["type"], reduced["type"], reduced["amount"]) == ("add", "reduce", Decimal(-2))
+    assert len(lost.calls) == 1  # never retried
 
 
 def test_credentials_never_show_their_secrets() -> None:
