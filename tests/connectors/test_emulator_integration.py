@@ -307,15 +307,21 @@ def test_a_wrong_secret_is_credentials_rejected(emulator: Any, venue: str) -> No
         connector.fetch_balance()
 
 
-def test_a_read_only_key_is_permission_denied_when_it_trades(emulator: Any, venue: str) -> None:
+def read_only_credentials(emulator: Any, venue: str) -> Credentials:
+    """A key the venue reports as unable to trade; skips (quoting the emulator) where the
+    emulator cannot make one (only its Bybit keys named *readonly* are read-only)."""
     credentials = fresh_credentials(emulator, venue, "readonly")
-    check = check_connection(venue, credentials, environment="emulator", emulator_url=emulator.url)
-    if check.can_trade is not False:
+    permissions = connect(emulator, venue, credentials).fetch_permissions()
+    if permissions["trade"] is not False:
         pytest.skip(
-            f"the emulator cannot make a read-only {venue} key: it reports can_trade={check.can_trade} "
-            f"for {credentials.api_key!r} (only Bybit keys named *readonly* are read-only)"
+            f"the emulator cannot make a read-only {venue} key: for {credentials.api_key!r} it reports "
+            f"{permissions['info']}"[:300]
         )
-    connector = connect(emulator, venue, credentials)
+    return credentials
+
+
+def test_a_read_only_key_is_permission_denied_when_it_trades(emulator: Any, venue: str) -> None:
+    connector = connect(emulator, venue, read_only_credentials(emulator, venue))
     spot = SYMBOLS[venue]["spot"]
     amount, price = far_below(connector, spot)
     try:
@@ -324,8 +330,8 @@ def test_a_read_only_key_is_permission_denied_when_it_trades(emulator: Any, venu
         return
     connector.cancel_order(placed["id"], spot)
     pytest.skip(
-        f"the emulator reports {credentials.api_key!r} as read-only on {venue} yet accepted its order "
-        f"{placed['id']} (the venue refuses it: Bybit retCode 10005, CCXT PermissionDenied)"
+        f"the emulator reports the key as read-only on {venue} yet accepted its order {placed['id']} "
+        "(the venue refuses it: Bybit retCode 10005, CCXT PermissionDenied)"
     )
 
 
@@ -486,6 +492,12 @@ def test_check_connection_reports_what_a_good_key_may_do(emulator: Any, venue: s
         ).fetch_permissions()
     assert result.can_read is True and result.can_trade in (True, False)
     assert "Connected to" in result.message
+
+
+def test_check_connection_reports_that_a_read_only_key_cannot_trade(emulator: Any, venue: str) -> None:
+    credentials = read_only_credentials(emulator, venue)
+    result = check_connection(venue, credentials, environment="emulator", emulator_url=emulator.url)
+    assert result.ok is True and result.can_read is True and result.can_trade is False
 
 
 def test_check_connection_reports_a_bad_key_clearly(emulator: Any, venue: str) -> None:
