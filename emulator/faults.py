@@ -120,6 +120,9 @@ class Faults:
     def __init__(self, server: EmulatorServer, seed: int = 0) -> None:
         self.server = server
         self.active: dict[str, Fault] = {}
+        # Counted hangs that are used up: they match no new request, but keep holding the
+        # ones they caught until cleared (or their max_s), as an uncounted hang does.
+        self._spent_hangs: dict[str, Fault] = {}
         self.rng = random.Random(seed)  # noqa: S311 - fault sampling, not crypto
         self._rate_task: asyncio.Task[None] | None = None
 
@@ -174,7 +177,7 @@ class Faults:
         """Clear one fault by id, all faults of a venue, or (no arguments) every fault. Returns how many."""
         chosen = [
             f
-            for f in self.active.values()
+            for f in [*self.active.values(), *self._spent_hangs.values()]
             if (fault_id is None or f.id == fault_id) and (venue is None or f.venue in (venue, None))
         ]
         if fault_id is not None and venue is not None:
@@ -188,6 +191,7 @@ class Faults:
 
     def _remove(self, fault: Fault) -> None:
         self.active.pop(fault.id, None)
+        self._spent_hangs.pop(fault.id, None)
         if fault.kind == "hang" and fault.released is not None:
             fault.released.set()
         if fault.kind == "clock_skew" and not any(f.kind == "clock_skew" for f in self.active.values()):
@@ -209,12 +213,16 @@ class Faults:
         if fault.count is not None:
             fault.count -= 1
             if fault.count <= 0:
-                self._remove(fault)
+                if fault.kind == "hang":
+                    self.active.pop(fault.id, None)
+                    self._spent_hangs[fault.id] = fault
+                else:
+                    self._remove(fault)
         return True
 
     async def close(self) -> None:
         """Release hung requests and stop the rate task (server shutdown)."""
-        for fault in list(self.active.values()):
+        for fault in [*self.active.values(), *self._spent_hangs.values()]:
             self._remove(fault)
         if self._rate_task is not None:
             self._rate_task.cancel()

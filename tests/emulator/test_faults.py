@@ -171,6 +171,19 @@ def test_a_hang_is_a_request_timeout_and_releases_when_cleared(binance, faults):
     assert binance.fetch_time() > 0
 
 
+def test_a_counted_hang_holds_the_requests_it_caught_until_cleared(binance, faults):
+    binance.timeout = 400
+    fault = faults.set("hang", venue="binance", endpoint="GET */api/v3/time", count=1, max_s=30)
+    try:
+        with pytest.raises(ccxt.RequestTimeout):
+            binance.fetch_time()  # caught and held: the count is used up, the hold is not
+        assert binance.fetch_time() > 0  # the next request is not caught
+        assert [f["id"] for f in faults.list()] == []
+    finally:
+        assert faults.clear(fault) == 1  # still holding the first request: clearing releases it
+        binance.timeout = 10_000
+
+
 def test_clock_skew_makes_signed_requests_invalid_nonce(binance, faults, emulator):
     with faults.active("clock_skew", offset_ms=-2000):
         assert emulator.engine.clock.offset_ms == -2000
