@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ASGI_APP = "connector_site.asgi:application"
 PYTHON = sys.executable
 # BENCH_PROFILE=/path/out.prof runs the web process under cProfile (to find hot spots).
-PROFILE = [PYTHON, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+_PROFILE_OUT = os.environ.get("BENCH_PROFILE")
+PROFILE = [PYTHON, "-m", "cProfile", "-o", _PROFILE_OUT] if _PROFILE_OUT else []
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "XRP/USDT", "LTC/USDT", "DOGE/USDT", "ADA/USDT", "TRX/USDT"]
 CPUS = os.cpu_count() or 1
 TASKSET = shutil.which("taskset") if CPUS >= 2 else None
