@@ -160,7 +160,7 @@
   function applyTicker(msg) {
     var t = msg.data || {};
     var row = rowFor(msg.exchange, msg.symbol);
-    var digits = t.last ? decimals(t.last) : undefined;
+    var digits = t.last ? Math.max(decimals(t.last), decimals(t.bid || 0), decimals(t.ask || 0)) : undefined;
     if (row) {
       setCell($(".last", row), t.last, digits);
       setCell($(".bid", row), t.bid, digits);
@@ -282,9 +282,11 @@
   function applyTrades(msg) {
     if (msg.exchange !== focus.exchange || msg.symbol !== focus.symbol) return;
     var trades = (msg.data || []).slice().reverse();
+    // Venues trim trailing zeros; show every price with the most decimals among them.
+    var priceDigits = trades.reduce(function (d, t) { return Math.max(d, decimals(t.price)); }, 0);
     $("#trades").innerHTML = trades.map(function (t) {
       var time = t.timestamp ? new Date(t.timestamp).toLocaleTimeString("en-GB", { hour12: false }) : "";
-      return '<div class="trade ' + (t.side || "") + '"><span>' + fmt(t.price, decimals(t.price)) + "</span><span>" +
+      return '<div class="trade ' + (t.side || "") + '"><span>' + fmt(t.price, priceDigits) + "</span><span>" +
         fmt(t.amount, 4) + "</span><span>" + time + "</span></div>";
     }).join("");
   }
