@@ -1,5 +1,4 @@
-"""A starting watchlist for the dashboard: Binance spot majors (OKX and Bybit rows are
-added disabled; enable them in the admin once their venue is reachable)."""
+"""A starting watchlist for the dashboard: spot majors across Binance, OKX and Bybit."""
 
 from django.db import migrations
 
@@ -10,8 +9,10 @@ DEFAULTS = [
     ("binance", "LTC/USDT", True),
     ("binance", "DOGE/USDT", True),
     ("binance", "ADA/USDT", True),
-    ("okx", "BTC/USDT", False),
-    ("bybit", "BTC/USDT", False),
+    ("okx", "BTC/USDT", True),
+    ("okx", "ETH/USDT", True),
+    ("bybit", "BTC/USDT", True),
+    ("bybit", "ETH/USDT", True),
 ]
 
 
