@@ -10,6 +10,7 @@ error body, since the order exists (journaled) even when the venue refused it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -488,67 +489,71 @@ class AccountPositionsApi(AccountScopedApi):
 # --------------------------------------------------------------------------- derivatives settings
 
 
-VENUE_SETTING_RESPONSE = inline_serializer(
-    "VenueSettingResult", fields={"ok": serializers.BooleanField(), "setting": serializers.DictField()}
-)
+VENUE_SETTING_RESPONSES = {
+    200: inline_serializer(
+        "VenueSettingResult", fields={"ok": serializers.BooleanField(), "setting": serializers.DictField()}
+    ),
+    **COMMON_ERRORS,
+}
 
 
-def _setting_response(setting: dict[str, Any]) -> Response:
-    # The venue's raw answer ("info") stays out: it is the venue's, not our contract.
-    shown = {
-        k: (f"{v.normalize():f}" if isinstance(v, Decimal) else v) for k, v in setting.items() if k != "info"
-    }
-    return Response({"ok": True, "setting": shown})
-
-
-class LeverageApi(AccountScopedApi):
+# One derivatives setting sent to the venue: each subclass's ``post`` names its input
+# serializer and the service that applies it (with account, actor, ip and the input). A
+# comment, not a docstring: drf-spectacular would publish a view docstring as the
+# operation's description.
+class VenueSettingApi(AccountScopedApi):
     required_scopes = {"POST": "trade"}
 
+    def setting_apply(
+        self,
+        request: Request,
+        account_id: int,
+        input_serializer: type[serializers.Serializer],
+        service: Callable[..., dict[str, Any]],
+    ) -> Response:
+        account = self.account(request, account_id)
+        serializer = input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        setting = service(account=account, actor=request.user, ip=_ip(request), **serializer.validated_data)
+        # The venue's raw answer ("info") stays out: it is the venue's, not our contract.
+        shown = {
+            k: (f"{v.normalize():f}" if isinstance(v, Decimal) else v)
+            for k, v in setting.items()
+            if k != "info"
+        }
+        return Response({"ok": True, "setting": shown})
+
+
+class LeverageApi(VenueSettingApi):
     class LeverageInputSerializer(serializers.Serializer):
         symbol = serializers.CharField(max_length=64)
         leverage = PositiveMoney(max_digits=10, decimal_places=2)
 
     @extend_schema(
-        operation_id="accounts_leverage",
-        request=LeverageInputSerializer,
-        responses={200: VENUE_SETTING_RESPONSE, **COMMON_ERRORS},
+        operation_id="accounts_leverage", request=LeverageInputSerializer, responses=VENUE_SETTING_RESPONSES
     )
     def post(self, request: Request, account_id: int) -> Response:
-        account = self.account(request, account_id)
-        serializer = self.LeverageInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return _setting_response(
-            services.account_set_leverage(
-                account=account, actor=request.user, ip=_ip(request), **serializer.validated_data
-            )
+        return self.setting_apply(
+            request, account_id, self.LeverageInputSerializer, services.account_set_leverage
         )
 
 
-class PositionModeApi(AccountScopedApi):
-    required_scopes = {"POST": "trade"}
-
+class PositionModeApi(VenueSettingApi):
     class PositionModeInputSerializer(serializers.Serializer):
         hedged = serializers.BooleanField(help_text="true: long/short mode; false: net (one-way) mode")
 
     @extend_schema(
         operation_id="accounts_position_mode",
         request=PositionModeInputSerializer,
-        responses={200: VENUE_SETTING_RESPONSE, **COMMON_ERRORS},
+        responses=VENUE_SETTING_RESPONSES,
     )
     def post(self, request: Request, account_id: int) -> Response:
-        account = self.account(request, account_id)
-        serializer = self.PositionModeInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return _setting_response(
-            services.account_set_position_mode(
-                account=account, actor=request.user, ip=_ip(request), **serializer.validated_data
-            )
+        return self.setting_apply(
+            request, account_id, self.PositionModeInputSerializer, services.account_set_position_mode
         )
 
 
-class PositionTpslApi(AccountScopedApi):
-    required_scopes = {"POST": "trade"}
-
+class PositionTpslApi(VenueSettingApi):
     class PositionTpslInputSerializer(serializers.Serializer):
         symbol = serializers.CharField(max_length=64)
         take_profit = Money(required=False, allow_null=True, min_value=Decimal(0))
@@ -562,28 +567,15 @@ class PositionTpslApi(AccountScopedApi):
     @extend_schema(
         operation_id="accounts_positions_tpsl",
         request=PositionTpslInputSerializer,
-        responses={200: VENUE_SETTING_RESPONSE, **COMMON_ERRORS},
+        responses=VENUE_SETTING_RESPONSES,
     )
     def post(self, request: Request, account_id: int) -> Response:
-        account = self.account(request, account_id)
-        serializer = self.PositionTpslInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        return _setting_response(
-            services.position_set_tpsl(
-                account=account,
-                actor=request.user,
-                ip=_ip(request),
-                symbol=data["symbol"],
-                take_profit=data.get("take_profit"),
-                stop_loss=data.get("stop_loss"),
-            )
+        return self.setting_apply(
+            request, account_id, self.PositionTpslInputSerializer, services.position_set_tpsl
         )
 
 
-class PositionMarginApi(AccountScopedApi):
-    required_scopes = {"POST": "trade"}
-
+class PositionMarginApi(VenueSettingApi):
     class PositionMarginInputSerializer(serializers.Serializer):
         symbol = serializers.CharField(max_length=64)
         amount = Money(help_text="Positive adds isolated margin, negative removes it")
@@ -596,16 +588,11 @@ class PositionMarginApi(AccountScopedApi):
     @extend_schema(
         operation_id="accounts_positions_margin",
         request=PositionMarginInputSerializer,
-        responses={200: VENUE_SETTING_RESPONSE, **COMMON_ERRORS},
+        responses=VENUE_SETTING_RESPONSES,
     )
     def post(self, request: Request, account_id: int) -> Response:
-        account = self.account(request, account_id)
-        serializer = self.PositionMarginInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return _setting_response(
-            services.position_adjust_margin(
-                account=account, actor=request.user, ip=_ip(request), **serializer.validated_data
-            )
+        return self.setting_apply(
+            request, account_id, self.PositionMarginInputSerializer, services.position_adjust_margin
         )
 
 

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -611,22 +612,29 @@ def trading_guard_update(
     return guard
 
 
-def venue_extras(connector: Connector) -> Any:
-    """The connector as its venue subclass (OKX/Bybit extras), checked by ``_require`` first."""
-    return connector
+def _venue_setting(
+    *,
+    account: ExchangeAccount,
+    actor: Any,
+    ip: str | None,
+    capability: str,
+    what: str,
+    setting: str,
+    details: dict[str, Any],
+    call: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """Send one derivatives setting through ``call(connector)``, audited with its outcome.
 
-
-def _require(connector: Connector, capability: str, what: str) -> None:
+    A venue without the capability is refused before anything is sent (and nothing is
+    audited). ``call`` takes the connector as ``Any``: the OKX/Bybit extras live on the venue
+    subclasses, and the capability check above is what guarantees them.
+    """
+    connector = account_connector(account=account)
     if not connector.capabilities().get(capability):
         raise NotSupported(f"{what} is not available on {connector.exchange_id}")
-
-
-def _venue_setting(
-    account: ExchangeAccount, actor: Any, ip: str | None, setting: str, details: dict[str, Any], call: Any
-) -> dict[str, Any]:
     outcome = "ok"
     try:
-        return call()  # type: ignore[no-any-return]
+        return call(connector)
     except ConnectorError as exc:
         outcome = exc.code
         raise
@@ -643,31 +651,31 @@ def _venue_setting(
 def account_set_leverage(
     *, account: ExchangeAccount, actor: Any, symbol: str, leverage: Decimal, ip: str | None = None
 ) -> dict[str, Any]:
-    connector = account_connector(account=account)
-    _require(connector, "set_leverage", "Setting leverage")
     return _venue_setting(
-        account,
-        actor,
-        ip,
-        "leverage",
-        {"symbol": symbol, "leverage": _s(leverage)},
-        lambda: connector.set_leverage(leverage, symbol),
+        account=account,
+        actor=actor,
+        ip=ip,
+        capability="set_leverage",
+        what="Setting leverage",
+        setting="leverage",
+        details={"symbol": symbol, "leverage": _s(leverage)},
+        call=lambda connector: connector.set_leverage(leverage, symbol),
     )
 
 
 def account_set_position_mode(
     *, account: ExchangeAccount, actor: Any, hedged: bool, ip: str | None = None
 ) -> dict[str, Any]:
-    connector = account_connector(account=account)
-    _require(connector, "position_mode", "Switching the position mode")
     return _venue_setting(
-        account,
-        actor,
-        ip,
-        "position_mode",
-        {"hedged": hedged},
-        lambda: venue_extras(connector).set_position_mode(hedged=hedged),
-    )  # type: ignore[attr-defined]
+        account=account,
+        actor=actor,
+        ip=ip,
+        capability="position_mode",
+        what="Switching the position mode",
+        setting="position_mode",
+        details={"hedged": hedged},
+        call=lambda connector: connector.set_position_mode(hedged=hedged),
+    )
 
 
 def position_set_tpsl(
@@ -675,19 +683,19 @@ def position_set_tpsl(
     account: ExchangeAccount,
     actor: Any,
     symbol: str,
-    take_profit: Decimal | None,
-    stop_loss: Decimal | None,
+    take_profit: Decimal | None = None,
+    stop_loss: Decimal | None = None,
     ip: str | None = None,
 ) -> dict[str, Any]:
-    connector = account_connector(account=account)
-    _require(connector, "trading_stop", "Take-profit/stop-loss on a position")
     return _venue_setting(
-        account,
-        actor,
-        ip,
-        "tpsl",
-        {"symbol": symbol, "take_profit": _s(take_profit), "stop_loss": _s(stop_loss)},
-        lambda: venue_extras(connector).set_trading_stop(
+        account=account,
+        actor=actor,
+        ip=ip,
+        capability="trading_stop",
+        what="Take-profit/stop-loss on a position",
+        setting="tpsl",
+        details={"symbol": symbol, "take_profit": _s(take_profit), "stop_loss": _s(stop_loss)},
+        call=lambda connector: connector.set_trading_stop(
             symbol, take_profit=take_profit, stop_loss=stop_loss
         ),
     )
@@ -696,16 +704,16 @@ def position_set_tpsl(
 def position_adjust_margin(
     *, account: ExchangeAccount, actor: Any, symbol: str, amount: Decimal, ip: str | None = None
 ) -> dict[str, Any]:
-    connector = account_connector(account=account)
-    _require(connector, "margin_adjustment", "Adjusting a position's margin")
     return _venue_setting(
-        account,
-        actor,
-        ip,
-        "margin",
-        {"symbol": symbol, "amount": _s(amount)},
-        lambda: venue_extras(connector).adjust_margin(symbol, amount),
-    )  # type: ignore[attr-defined]
+        account=account,
+        actor=actor,
+        ip=ip,
+        capability="margin_adjustment",
+        what="Adjusting a position's margin",
+        setting="margin",
+        details={"symbol": symbol, "amount": _s(amount)},
+        call=lambda connector: connector.adjust_margin(symbol, amount),
+    )
 
 
 __all__ = [
