@@ -222,6 +222,13 @@ REST_FRAMEWORK = {
 # Requests per token (or staff session) per window, counted atomically (markets/throttling.py);
 # empty turns it off. Used by the market-data endpoints.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min") or None
+# Orders one token may place per window ("count/seconds"), so one tool cannot get the
+# shared egress IP banned by a venue (trading/throttling).
+ORDER_RATE_LIMIT = env.str("ORDER_RATE_LIMIT", default="50/10")
+# A repeated Idempotency-Key waits this long for the first request's answer, and a key
+# left behind by a crashed request is taken over after IDEMPOTENCY_STALE_SECONDS.
+IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
+IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exchange Connector API",
     "VERSION": "1.0.0",
