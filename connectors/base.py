@@ -720,9 +720,7 @@ class Connector(ConnectorConfig):
         limit: int | None = None,
     ) -> list[Order]:
         """Open orders, for one market or (where the venue allows) all."""
-        if symbol is not None:
-            self.market(symbol)
-        return [_order(o) for o in self._call("fetch_open_orders", symbol, since, limit)]
+        return [_order(o) for o in self._history("fetch_open_orders", symbol, since, limit)]
 
     @retrying
     def fetch_closed_orders(
@@ -732,9 +730,7 @@ class Connector(ConnectorConfig):
         limit: int | None = None,
     ) -> list[Order]:
         """Filled and cancelled orders, newest last."""
-        if symbol is not None:
-            self.market(symbol)
-        return [_order(o) for o in self._call("fetch_closed_orders", symbol, since, limit)]
+        return [_order(o) for o in self._history("fetch_closed_orders", symbol, since, limit)]
 
     @retrying
     def fetch_my_trades(
@@ -744,9 +740,14 @@ class Connector(ConnectorConfig):
         limit: int | None = None,
     ) -> list[Trade]:
         """The account's own fills."""
+        return to_decimals(self._history("fetch_my_trades", symbol, since, limit))  # type: ignore[no-any-return]
+
+    def _history(self, method: str, symbol: str | None, since: int | None, limit: int | None) -> Any:
+        # A symbol is checked against our markets first (an unknown one never reaches the
+        # venue); None asks for every market, where the venue allows it.
         if symbol is not None:
             self.market(symbol)
-        return to_decimals(self._call("fetch_my_trades", symbol, since, limit))  # type: ignore[no-any-return]
+        return self._call(method, symbol, since, limit)
 
     # ------------------------------------------------------------------ connection check
 
