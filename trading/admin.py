@@ -13,6 +13,9 @@ from trading.services import trading_guard_update
 
 
 class ReadOnlyMixin:
+    """What the jobs and the order journal record is changed only by services, never by hand
+    (viewing needs the "view" permission). Shared with ``trading/admin_balances.py``."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -69,10 +72,6 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[misc]
         return format_html(
             '<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "inherit"), obj.get_status_display()
         )
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Viewing needs "view"; nobody edits an order by hand (reconciliation does).
-        return False
 
 
 @admin.register(TradingGuard)

@@ -3,31 +3,18 @@ venue has that we did not place. Imported at the end of trading/admin.py."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from trading.admin import ReadOnlyMixin
 from trading.balance_history import BalanceSnapshot
 from trading.external_orders import ExternalOrder
 
 SUMMARY_CURRENCIES = 5
 
 
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[misc]
+class BalanceSnapshotAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[misc]
     """Balance history: filter by account to see one account's states over time."""
 
     list_display = ("account", "first_seen_at", "last_seen_at", "summary")
@@ -64,7 +51,7 @@ class BalanceSnapshotAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[misc]
 
 
 @admin.register(ExternalOrder)
-class ExternalOrderAdmin(_ReadOnly, admin.ModelAdmin):  # type: ignore[misc]
+class ExternalOrderAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[misc]
     """Open orders seen on the venue that were not placed through this system."""
 
     list_display = (
