@@ -271,7 +271,7 @@ def test_filter_failures_are_rejected_with_bybit_codes(bybit, qty, price, code):
 
 def test_unserved_features_say_so_in_the_error(bybit):
     with pytest.raises(ccxt.BadRequest, match="is not emulated"):
-        bybit.private_post_v5_position_set_leverage({"category": "linear", "symbol": "BTCUSDT"})
+        bybit.private_post_v5_order_create_batch({"category": "linear", "request": []})
     with pytest.raises(ccxt.InvalidOrder, match="is not emulated"):
         bybit.create_order("BTC/USDT", "limit", "buy", 0.01, 20_000, {"triggerPrice": 21_000})
     with pytest.raises(ccxt.BadSymbol):

@@ -30,30 +30,22 @@ from tests.emulator.test_bybit_ccxt import bybit_client
 RESPONSES = load_json("response", "bybit")["methods"]
 REQUESTS = load_json("request", "bybit")["methods"]
 
-# Recorded cases whose endpoint the emulator does not serve: amend, open interest, positions, ledger,
-# transfers, closed PnL, margin loans (method#case-index).
+# Recorded cases whose endpoint the emulator does not serve: amend, open interest, transfers, closed PnL,
+# margin loans (method#case-index).
 UNSERVED_RESPONSES = {
     "editOrder#0",
     "fetchOpenInterest#0",
     "fetchOpenInterest#1",
-    "fetchPositions#0",
-    "fetchPosition#0",
-    "fetchLedger#0",
     "fetchTransfers#0",
     "fetchPositionHistory#0",
     "fetchBorrowRateHistory#0",
     "borrowCrossMargin#0",
     "repayCrossMargin#0",
 }
-# Served endpoints whose recorded case needs derivatives orders, fills or funding payments, which the
-# emulator does not have yet (the answer is an empty list, so there is nothing to compare).
+# Served cases answered with an empty list, so there is nothing to compare: the recorded order ids.
 NO_DERIVATIVES_DATA = {
     "fetchOpenOrder#0",
     "fetchClosedOrder#0",
-    "fetchClosedOrders#0",
-    "fetchMyTrades#1",
-    "fetchMyTrades#3",
-    "fetchFundingHistory#0",
 }
 # Inputs changed so a served case can run.
 SUBSTITUTED = {
@@ -83,6 +75,10 @@ def recording_client(emulator):
     exchange.create_order("LTC/USDT", "market", "buy", 1)  # closed orders and fills on two pairs
     exchange.create_order("BTC/USDT", "market", "buy", 0.01)
     exchange.create_order("LTC/USDT", "limit", "buy", 0.5, 50)  # an open order
+    exchange.create_order("LTC/USDT:USDT", "market", "buy", 1)  # a linear position and fills
+    exchange.create_order("BTC/USDT:USDT", "market", "buy", 0.001)  # closed linear orders
+    exchange.create_order("BTC/USDT:USDT", "market", "sell", 0.001, params={"reduceOnly": True})
+    emulator.apply_funding("bybit")  # a funding payment (execution list, transaction log)
     return exchange
 
 
@@ -146,7 +142,7 @@ def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_clien
     )
     assert unserved == UNSERVED_RESPONSES
     assert empty == NO_DERIVATIVES_DATA
-    assert len(compared) == 19
+    assert len(compared) == 26
     assert problems == {}
 
 
@@ -199,23 +195,16 @@ def test_recorded_requests_to_served_endpoints_are_understood(emulator, replay_k
                 failures[f"{method}#{index}"] = (status, answer)
     print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
     assert failures == {}
-    assert len(replayed) == 55
+    assert len(replayed) == 66
     assert skipped == UNSERVED_REQUEST_ENDPOINTS
 
 
-# Recorded endpoints that are not emulated (yet): batch and TP/SL order endpoints, positions and leverage
-# (derivatives, issue 4), wallet history and transfers, risk limits.
+# Recorded endpoints that are not emulated (yet): batch order endpoints, deposits and transfers, risk limits.
 UNSERVED_REQUEST_ENDPOINTS = {
-    "GET api-testnet.bybit.com/v5/account/transaction-log",
     "GET api-testnet.bybit.com/v5/asset/deposit/query-record",
     "GET api-testnet.bybit.com/v5/asset/transfer/query-inter-transfer-list",
     "GET api-testnet.bybit.com/v5/market/risk-limit",
-    "GET api-testnet.bybit.com/v5/position/list",
-    "POST api-testnet.bybit.com/v5/account/set-margin-mode",
     "POST api-testnet.bybit.com/v5/asset/transfer/inter-transfer",
     "POST api-testnet.bybit.com/v5/order/cancel-batch",
     "POST api-testnet.bybit.com/v5/order/create-batch",
-    "POST api-testnet.bybit.com/v5/position/set-leverage",
-    "POST api-testnet.bybit.com/v5/position/switch-mode",
-    "POST api-testnet.bybit.com/v5/position/trading-stop",
 }

@@ -39,12 +39,14 @@ class BybitError(Exception):
     """An error answer ``{"retCode": code, "retMsg": msg, "result": {}, ...}``. Bybit answers business and
     authentication errors with HTTP 200 and the code in the body; an unknown path is a 404."""
 
-    def __init__(self, code: int, msg: str, status: int = 200) -> None:
+    def __init__(self, code: int, msg: str, status: int = 200, result: dict[str, Any] | None = None) -> None:
         super().__init__(msg)
         self.code, self.msg, self.status = code, msg, status
+        self.result = result or {}  # e.g. set-margin-mode's {"reasons": [...]}
 
     def response(self, now_ms: int) -> web.Response:
-        body = {"retCode": self.code, "retMsg": self.msg, "result": {}, "retExtInfo": {}, "time": now_ms}
+        body = {"retCode": self.code, "retMsg": self.msg, "result": self.result, "retExtInfo": {}}
+        body["time"] = now_ms
         return json_response(body, status=self.status)
 
 
@@ -94,6 +96,16 @@ CONTRACT_REJECTIONS: dict[Reject, tuple[int, str]] = {
     Reject.POST_ONLY_WOULD_TAKE: (110032, "Illegal order"),
     Reject.ORDER_NOT_FOUND: (110001, "Order does not exist."),
     Reject.ORDER_NOT_OPEN: (110001, "Order does not exist."),
+    # derivatives (order placement; the setting endpoints map the engine's refusals themselves)
+    Reject.REDUCE_ONLY_REJECTED: (110017, "current position is zero, cannot fix reduce-only order qty"),
+    Reject.POSITION_SIDE_INVALID: (10001, "position idx not match position mode"),
+    Reject.LEVERAGE_INVALID: (10001, "leverage invalid"),
+    Reject.NO_CHANGE: (10001, "not modified"),
+    Reject.POSITION_OPEN: (110024, "You have an existing position, so position mode cannot be switched"),
+    Reject.ORDERS_OPEN: (110028, "Open orders exist, so you cannot change position mode"),
+    Reject.NO_POSITION: (110033, "Margin cannot be set without open position"),
+    Reject.NOT_ISOLATED: (110015, "the position is in cross_margin"),
+    Reject.MARGIN_TOO_LOW: (110011, "Any adjustments made will trigger immediate liquidation"),
 }
 
 

@@ -21,6 +21,13 @@ from emulator.engine import Engine
 from emulator.market import OPTION_VOLATILITY, Market
 from emulator.orders import Fill, Order, OrderRejected, Reject, Status
 from emulator.routing import Router, VenueRequest
+from emulator.venues.bybit.derivatives import (
+    POSITION_IDX,
+    POSITION_SIDES,
+    TRIGGER_NAMES,
+    BybitDerivatives,
+    funding_rows,
+)
 from emulator.venues.bybit.instruments import (
     CATEGORIES,
     KINDS,
@@ -99,6 +106,7 @@ class BybitRest:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.derivatives = BybitDerivatives(self)
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class BybitRest:
             ("GET", "/v5/order/realtime", self.open_orders),
             ("GET", "/v5/order/history", self.order_history),
             ("GET", "/v5/execution/list", self.executions),
+            *self.derivatives.routes(),
         ]
         for method, path, handler in private:
             if (method, path) != ("GET", "/v5/market/instruments-info"):
@@ -144,6 +153,8 @@ class BybitRest:
                 if raw_category in CATEGORIES:
                     category = raw_category  # type: ignore[assignment]
                 key = self.authenticate(request) if signed else None
+                if key is not None and method == "POST":
+                    refuse_read_only(key)
                 result = handler(params, key)
                 return json_response(envelope(result, self.engine.clock.now_ms()))
             except OrderRejected as rejected:
@@ -476,7 +487,7 @@ class BybitRest:
         a key whose name contains ``readonly`` is read-only, one containing ``withdraw`` may also withdraw."""
         assert key is not None
         lowered = key.lower()
-        read_only = "readonly" in lowered or "read-only" in lowered
+        read_only = is_read_only(key)
         wallet = ["AccountTransfer", "SubMemberTransfer"]
         if "withdraw" in lowered:
             wallet.append("Withdraw")
@@ -521,9 +532,10 @@ class BybitRest:
             "time": now,
         }
 
-    def account_info(self, _params: Params, _key: str | None) -> Any:
+    def account_info(self, _params: Params, key: str | None) -> Any:
+        assert key is not None
         return {
-            "marginMode": "REGULAR_MARGIN",
+            "marginMode": self.derivatives.account_margin_mode(key),
             "updatedTime": str(self.engine.started_ms),
             "unifiedMarginStatus": 6,  # UTA 2.0 Pro: spot, contracts and options in one unified account
             "dcpStatus": "OFF",
@@ -534,64 +546,97 @@ class BybitRest:
         }
 
     def wallet_balance(self, params: Params, key: str | None) -> Any:
+        """The unified wallet: per coin the wallet balance (free + locked), ``locked`` by spot orders,
+        ``totalOrderIM`` / ``totalPositionIM`` (margin of contract orders / positions, locked in the engine's
+        wallet too), ``unrealisedPnl`` and ``equity`` = wallet balance + unrealised PnL; totals in USD."""
         assert key is not None
         account_type = params.text("accountType", required=True)
         if account_type != "UNIFIED":
             raise BybitError(10001, "accountType only support UNIFIED.")
         coins = {c.upper() for c in (params.text("coin") or "").split(",") if c}
         wallet = self.engine.wallet(VENUE, key)
-        rows, total_usd = [], EMPTY
+        margins = self.contract_margins(key)
+        rows = []
+        totals = dict.fromkeys(("wallet", "equity", "im", "mm", "upl"), EMPTY)
         for coin, balance in sorted(wallet.balances.items()):
             if coin == "USD" or balance.total <= 0 or (coins and coin not in coins):
                 continue
-            usd = balance.total * self.usd_price(coin)
-            total_usd += usd
+            order_im, position_im, position_mm, upl, realised = margins.get(coin, (EMPTY,) * 5)
+            equity = balance.total + upl
+            usd = self.usd_price(coin)
+            for name, value in (
+                ("wallet", balance.total),
+                ("equity", equity),
+                ("im", order_im + position_im),
+                ("mm", position_mm),
+                ("upl", upl),
+            ):
+                totals[name] += value * usd
             rows.append(
                 {
                     "availableToBorrow": "",
                     "bonus": "0",
                     "accruedInterest": "0",
                     "availableToWithdraw": "",
-                    "totalOrderIM": "0",
-                    "equity": fmt_plain(balance.total),
-                    "totalPositionMM": "0",
-                    "usdValue": fmt_plain(usd),
+                    "totalOrderIM": fmt_plain(order_im),
+                    "equity": fmt_plain(equity),
+                    "totalPositionMM": fmt_plain(position_mm),
+                    "usdValue": fmt_plain(equity * usd),
                     "spotBorrow": "0",
-                    "unrealisedPnl": "0",
+                    "unrealisedPnl": fmt_plain(upl),
                     "collateralSwitch": True,
                     "spotHedgingQty": "0",
                     "borrowAmount": "0.000000000000000000",
-                    "totalPositionIM": "0",
+                    "totalPositionIM": fmt_plain(position_im),
                     "walletBalance": fmt_plain(balance.total),
-                    "cumRealisedPnl": "0",
-                    "locked": fmt_plain(balance.locked),
+                    "cumRealisedPnl": fmt_plain(realised),
+                    "locked": fmt_plain(max(EMPTY, balance.locked - order_im - position_im)),
                     "marginCollateral": True,
                     "coin": coin,
                 }
             )
-        total = fmt_plain(total_usd)
+        margin_balance = totals["equity"]
+        rate = lambda part: fmt_plain(part / margin_balance, 4) if margin_balance else "0"  # noqa: E731
         return {
             "list": [
                 {
-                    "totalEquity": total,
-                    "accountIMRate": "0",
-                    "accountIMRateByMp": "0",
-                    "totalMarginBalance": total,
-                    "totalInitialMargin": "0",
-                    "totalInitialMarginByMp": "0",
+                    "totalEquity": fmt_plain(totals["equity"]),
+                    "accountIMRate": rate(totals["im"]),
+                    "accountIMRateByMp": rate(totals["im"]),
+                    "totalMarginBalance": fmt_plain(margin_balance),
+                    "totalInitialMargin": fmt_plain(totals["im"]),
+                    "totalInitialMarginByMp": fmt_plain(totals["im"]),
                     "accountType": "UNIFIED",
-                    "totalAvailableBalance": total,
-                    "accountMMRate": "0",
-                    "accountMMRateByMp": "0",
-                    "totalPerpUPL": "0",
-                    "totalWalletBalance": total,
+                    "totalAvailableBalance": fmt_plain(max(EMPTY, margin_balance - totals["im"])),
+                    "accountMMRate": rate(totals["mm"]),
+                    "accountMMRateByMp": rate(totals["mm"]),
+                    "totalPerpUPL": fmt_plain(totals["upl"]),
+                    "totalWalletBalance": fmt_plain(totals["wallet"]),
                     "accountLTV": "0",
-                    "totalMaintenanceMargin": "0",
-                    "totalMaintenanceMarginByMp": "0",
+                    "totalMaintenanceMargin": fmt_plain(totals["mm"]),
+                    "totalMaintenanceMarginByMp": fmt_plain(totals["mm"]),
                     "coin": rows,
                 }
             ]
         }
+
+    def contract_margins(self, key: str) -> dict[str, tuple[Decimal, Decimal, Decimal, Decimal, Decimal]]:
+        """Per settle coin: (order IM, position IM, position MM, unrealised PnL, realised PnL)."""
+        result: dict[str, list[Decimal]] = {}
+        for order in self.engine.ledger(VENUE, key).open_orders():
+            found = self.engine.catalogue.get(VENUE, order.symbol)
+            if found is not None and found.contract and order.locked:
+                result.setdefault(order.locked_asset, [EMPTY] * 5)[0] += order.locked
+        for position in self.engine.derivatives(VENUE, key).positions.values():
+            entry = result.setdefault(position.settle, [EMPTY] * 5)
+            entry[4] += position.realised_pnl + position.funding - self.derivatives.fees(key, position)
+            if not position.size:
+                continue
+            mark = self.engine.market(VENUE, position.symbol).mark_price
+            entry[1] += position.margin
+            entry[2] += position.maintenance_margin(mark)
+            entry[3] += position.unrealised_pnl(mark)
+        return {coin: tuple(values) for coin, values in result.items()}  # type: ignore[misc]
 
     def usd_price(self, coin: str) -> Decimal:
         if coin in ("USDT", "USDC", "USD"):
@@ -669,6 +714,7 @@ class BybitRest:
         if spot and limit_price is not None and limit_price < instrument.min_price:
             raise BybitError(170133, "Order price lower than the minimum.")
         market = self.market(instrument)
+        contract = _contract_order(params) if instrument.contract else {}
         return (
             instrument,
             category,
@@ -691,6 +737,7 @@ class BybitRest:
                     "reduceOnly": params.flag("reduceOnly"),
                     "positionIdx": params.integer("positionIdx") or 0,
                 },
+                **contract,
             ),
         )
 
@@ -815,7 +862,7 @@ class BybitRest:
         if start is None and end is None:
             start = self.engine.clock.now_ms() - 7 * DAY_MS
         ledger = self.engine.ledger(VENUE, key)
-        fills = []
+        fills: list[tuple[int, dict[str, Any]]] = []
         if exec_type in (None, "Trade"):
             for fill in reversed(ledger.fills):
                 found = self.engine.catalogue.get(VENUE, fill.symbol)
@@ -830,15 +877,34 @@ class BybitRest:
                     continue
                 if (start is not None and fill.ts_ms < start) or (end is not None and fill.ts_ms > end):
                     continue
-                fills.append((fill, order, found))
+                fills.append((fill.ts_ms, execution_json(fill, order, found, category)))
+        if exec_type in (None, "Funding") and category in ("linear", "inverse") and raw_id is link_id is None:
+            fills += self._funding_executions(key, category, instrument, start, end)
+        fills.sort(key=lambda f: f[0], reverse=True)
         limit = self.limit(params, 50, 100)
+        if params.text("limit") is None and params.integer("size") is not None:
+            limit = max(1, min(params.integer("size") or 50, 100))  # CCXT's fetchFundingHistory sends size
         offset = self.cursor(params)
         page = fills[offset : offset + limit]
         return {
             "category": category,
             "nextPageCursor": str(offset + limit) if offset + limit < len(fills) else "",
-            "list": [execution_json(f, o, i, category) for f, o, i in page],
+            "list": [row for _, row in page],
         }
+
+    def _funding_executions(
+        self, key: str, category: Category, one: Instrument | None, start: int | None, end: int | None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        rows = []
+        for line in self.engine.derivatives(VENUE, key).income:
+            found = self.engine.catalogue.get(VENUE, line.symbol)
+            if line.kind != "FUNDING_FEE" or found is None or category_of(found) != category:
+                continue
+            if (one is not None and found is not one) or (start is not None and line.ts_ms < start):
+                continue
+            if end is None or line.ts_ms <= end:
+                rows.append((line.ts_ms, funding_rows(self.engine, found, [line])[0]))
+        return rows
 
 
 # --- serialisers ------------------------------------------------------------------------------------------
@@ -874,6 +940,26 @@ def _refuse_unemulated(params: Params, spot: bool) -> None:
         raise _not_emulated(spot, "spot margin trading (isLeverage=1) is not emulated")
     if params.text("timeInForce") == "RPI":
         raise _not_emulated(spot, "timeInForce RPI is not emulated")
+
+
+def is_read_only(key: str) -> bool:
+    """Emulated keys whose name contains ``readonly`` (or ``read-only``) are read-only keys."""
+    lowered = key.lower()
+    return "readonly" in lowered or "read-only" in lowered
+
+
+def refuse_read_only(key: str) -> None:
+    """Every POST (orders, cancels, position and account settings) needs a key that may trade."""
+    if is_read_only(key):
+        raise BybitError(10005, "Permission denied, please check your API key permissions.")
+
+
+def _contract_order(params: Params) -> dict[str, Any]:
+    """Contract orders: ``reduceOnly`` and ``positionIdx`` (0 one-way, 1 hedge-mode buy leg, 2 sell leg)."""
+    idx = params.integer("positionIdx") or 0
+    if idx not in POSITION_SIDES:
+        raise params_error("params error: positionIdx invalid")
+    return {"reduce_only": params.flag("reduceOnly"), "position_side": POSITION_SIDES[idx]}
 
 
 def _not_emulated(spot: bool, message: str) -> BybitError:
@@ -916,6 +1002,8 @@ def order_json(order: Order, instrument: Instrument | None, category: Category) 
     remaining = order.remaining if order.is_open else EMPTY
     fees = _fees(order.fills)
     user_cancel = order.extra.get("cancelled_by_user")
+    # orders the engine placed for a position's take-profit / stop-loss (trading-stop)
+    trigger = TRIGGER_NAMES.get(order.extra.get("trigger") or "", ("", "CreateByUser"))
     if status in ("Cancelled", "PartiallyFilledCanceled") and not user_cancel:
         reject = "EC_CancelForNoFullFill" if order.time_in_force != "FOK" else "EC_FOKOrderCancel"
     else:
@@ -928,10 +1016,10 @@ def order_json(order: Order, instrument: Instrument | None, category: Category) 
         "orderId": order_id(category, order.id),
         "cancelType": "CancelByUser" if user_cancel else "UNKNOWN",
         "avgPrice": p(order.average) if order.filled else ("0" if spot else ""),
-        "stopOrderType": "",
+        "stopOrderType": trigger[0],
         "lastPriceOnCreated": p(order.extra.get("lastPriceOnCreated") or EMPTY),
         "orderStatus": status,
-        "createType": "CreateByUser",
+        "createType": trigger[1],
         "takeProfit": "0" if spot else "",
         "cumExecValue": fmt_plain(order.cost),
         "smpType": "None",
@@ -944,8 +1032,8 @@ def order_json(order: Order, instrument: Instrument | None, category: Category) 
         "orderIv": "",
         "createdTime": str(order.created_ms),
         "tpTriggerBy": "",
-        "positionIdx": order.extra.get("positionIdx", 0),
-        "timeInForce": order.extra.get("timeInForce", order.time_in_force),
+        "positionIdx": POSITION_IDX.get(order.position_side, 0),  # type: ignore[call-overload]
+        "timeInForce": order.extra.get("timeInForce") or ("IOC" if order.type == "market" else "GTC"),
         "leavesValue": fmt_plain(remaining * (order.price or EMPTY)) if not in_quote else "0",
         "updatedTime": str(order.updated_ms),
         "side": "Buy" if order.side == "buy" else "Sell",
@@ -955,15 +1043,18 @@ def order_json(order: Order, instrument: Instrument | None, category: Category) 
         "cumExecFee": fmt_plain(sum(fees.values(), EMPTY)),
         "slTriggerBy": "",
         "leavesQty": q(remaining),
-        "closeOnTrigger": False,
+        "closeOnTrigger": bool(order.extra.get("trigger")),
         "placeType": "",
         "cumExecQty": q(order.filled),
-        "reduceOnly": bool(order.extra.get("reduceOnly")),
+        "reduceOnly": order.reduce_only or bool(order.extra.get("reduceOnly")),
         "qty": fmt_plain(order.quote_amount or EMPTY) if in_quote else q(order.amount or EMPTY),
         "stopLoss": "0" if spot else "",
         "marketUnit": order.extra.get("marketUnit") or "",
         "smpOrderId": "",
         "triggerBy": "",
+        "slippageToleranceType": "UNKNOWN",
+        "slippageTolerance": "0",
+        "extraFees": "",
     }
     if not spot:
         row["tpslMode"] = ""  # CCXT tells contract orders by this key
@@ -980,7 +1071,7 @@ def execution_json(fill: Fill, order: Order, instrument: Instrument, category: C
         "underlyingPrice": "",
         "orderLinkId": link_id_of(order),
         "orderId": order_id(category, order.id),
-        "stopOrderType": "" if spot else "UNKNOWN",
+        "stopOrderType": "" if spot else TRIGGER_NAMES.get(order.extra.get("trigger") or "", ("UNKNOWN",))[0],
         "execTime": str(fill.ts_ms),
         "feeCurrency": fill.fee_asset if spot else "",
         "feeRate": fmt_plain(instrument.maker if fill.maker else instrument.taker),
@@ -992,7 +1083,7 @@ def execution_json(fill: Fill, order: Order, instrument: Instrument, category: C
         "orderQty": qty(instrument, order.amount) if order.amount is not None else "0",
         "orderPrice": price(instrument, order.price) if order.price is not None else "0",
         "execValue": fmt_plain(fill.quote_qty),
-        "closedSize": "" if spot else "0",
+        "closedSize": "" if spot else qty(instrument, fill.qty if order.reduce_only else EMPTY),
         "execType": "Trade",
         "seq": fill.trade_id,
         "side": "Buy" if fill.side == "buy" else "Sell",

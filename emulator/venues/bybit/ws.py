@@ -8,8 +8,9 @@
   once when it closes). Every data item carries ``emitUs`` (µs, when the emulator produced it) beside
   Bybit's ``ts``.
 * ``/v5/private``: ``{"op": "auth", "args": [key, expires_ms, hex HMAC("GET/realtime" + expires)]}``, then
-  topics ``order``, ``execution`` and ``wallet`` (pushed from the engine's ledger when they change;
-  ``position`` and ``greeks`` are accepted and stay silent: positions are not emulated yet).
+  topics ``order``, ``execution``, ``wallet`` and ``position`` (spot and linear/inverse contracts, pushed
+  when the key's ledger, wallet or positions change: after fills, cancels, funding, margin changes,
+  leverage and TP/SL; a closed position is pushed once flat, ``side ""``); ``greeks`` stays silent.
 * ``/v5/trade``: ``auth``, then ``order.create`` / ``order.cancel`` with the REST request as ``args[0]``.
 
 Clients keep connections alive with ``{"op": "ping"}`` (Bybit sends no ping frames); the server answers
@@ -30,6 +31,7 @@ from emulator.catalogue import Instrument
 from emulator.engine import Clock, Engine
 from emulator.market import Market, bucket_start
 from emulator.orders import OrderRejected
+from emulator.positions import PositionSide
 from emulator.routing import Router
 from emulator.venues.bybit.instruments import CATEGORIES, KINDS, VENUE, Category, category_of
 from emulator.venues.bybit.protocol import (
@@ -42,7 +44,7 @@ from emulator.venues.bybit.protocol import (
     rejection,
     ws_signature,
 )
-from emulator.venues.bybit.rest import BybitRest, Params, execution_json, order_json
+from emulator.venues.bybit.rest import BybitRest, Params, execution_json, order_json, refuse_read_only
 from emulator.ws import Subscription, WsConnection
 
 HOSTS = ("stream.bybit.com", "stream-testnet.bybit.com")
@@ -218,6 +220,7 @@ class BybitStreams:
         try:
             if key is None:
                 raise BybitError(10007, "User authentication failed.")
+            refuse_read_only(key)
             if op == "order.create":
                 reply["data"] = self.rest.create_order(params, key)
             elif op == "order.cancel":
@@ -425,12 +428,17 @@ def kline_poll(s: Stream, interval: str) -> Poll:
 
 
 def private_poll(engine: Engine, conn: WsConnection, topic: str) -> Poll:
-    """``order`` / ``execution`` / ``wallet``: what changed in the key's ledger and wallet since the last
-    push (``position`` and ``greeks`` stay silent)."""
+    """``order`` / ``execution`` / ``wallet`` / ``position``: what changed in the key's ledger, wallet and
+    positions since the last push (``greeks`` stays silent)."""
     key: str = conn.state["key"]
-    builder = {"order": _order_rows, "execution": _execution_rows, "execution.fast": _execution_rows}.get(
-        topic, _wallet_rows if topic == "wallet" else None
-    )
+    builders: dict[str, Callable[[Engine, str], Callable[[], list[Any]]]] = {
+        "order": _order_rows,
+        "execution": _execution_rows,
+        "execution.fast": _execution_rows,
+        "wallet": _wallet_rows,
+        "position": _position_rows,
+    }
+    builder = builders.get(topic)
     if builder is None:
         return lambda now: []
     rows_since = builder(engine, key)
@@ -497,6 +505,47 @@ def _wallet_rows(engine: Engine, key: str) -> Callable[[], list[Any]]:
             return []
         seen = current
         return list(rest.wallet_balance(Params({"accountType": "UNIFIED"}), key)["list"])
+
+    return rows
+
+
+def _position_rows(engine: Engine, key: str) -> Callable[[], list[Any]]:
+    """Every position (also one just closed) whose size, price, margin, settings or funding changed."""
+    derivatives = BybitRest(engine).derivatives
+
+    def state() -> dict[tuple[str, PositionSide], tuple[Any, ...]]:
+        return {
+            k: (
+                p.size,
+                p.entry_price,
+                p.margin,
+                p.leverage,
+                p.margin_mode,
+                p.take_profit,
+                p.stop_loss,
+                p.funding,
+                p.realised_pnl,
+            )
+            for k, p in engine.derivatives(VENUE, key).positions.items()
+        }
+
+    seen = state()
+
+    def rows() -> list[Any]:
+        nonlocal seen
+        current = state()
+        if current == seen:
+            return []
+        positions = engine.derivatives(VENUE, key).positions
+        changed = []
+        for k, values in current.items():
+            if seen.get(k) != values:
+                position = positions[k]
+                category = category_of(position.instrument)
+                row = derivatives.position_json(key, position.instrument, position)
+                changed.append(row | {"category": category})
+        seen = current
+        return changed
 
     return rows
 
