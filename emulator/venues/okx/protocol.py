@@ -55,7 +55,8 @@ def no_instrument() -> OkxError:
 
 
 # Order rejections as OKX's per-order sCode/sMsg (CCXT matches sCode exactly: 51008 InsufficientFunds,
-# 51016/51020/51121/51006/51203 InvalidOrder, 51001 BadSymbol, 51000 BadRequest).
+# 51016/51020/51121/51006/51203 InvalidOrder, 51001 BadSymbol, 51000 BadRequest; 51169 is not in CCXT's map
+# and 59000 maps to ExchangeError: both raise ExchangeError, as in production).
 REJECTIONS: dict[Reject, tuple[str, str]] = {
     Reject.UNKNOWN_SYMBOL: ("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist."),
     Reject.NOT_TRADABLE: ("51010", "You can't complete this request under your current account mode."),
@@ -76,6 +77,26 @@ REJECTIONS: dict[Reject, tuple[str, str]] = {
         "51400",
         "Order cancellation failed as the order has been filled, canceled or does not exist.",
     ),
+    # derivatives (emulator/positions.py); settings endpoints map some of these differently (derivatives.py)
+    Reject.POSITION_SIDE_INVALID: ("51000", "Parameter posSide error"),
+    Reject.REDUCE_ONLY_REJECTED: (
+        "51169",
+        "Order failed because you don't have any positions in this direction for this contract to reduce "
+        "or close.",
+    ),
+    Reject.LEVERAGE_INVALID: ("59102", "Leverage exceeds the maximum leverage. Please adjust the leverage."),
+    Reject.NO_CHANGE: ("59000", "Setting failed. The setting already has that value."),
+    Reject.POSITION_OPEN: (
+        "59000",
+        "Setting failed. Cancel any open orders, close positions, and stop trading bots first.",
+    ),
+    Reject.ORDERS_OPEN: (
+        "59000",
+        "Setting failed. Cancel any open orders, close positions, and stop trading bots first.",
+    ),
+    Reject.NO_POSITION: ("51023", "Position does not exist."),
+    Reject.NOT_ISOLATED: ("59300", "Margin call failed. Position does not exist."),
+    Reject.MARGIN_TOO_LOW: ("59301", "Margin adjustment failed for exceeding the max limit."),
 }
 
 

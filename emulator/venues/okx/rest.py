@@ -1,4 +1,5 @@
-"""OKX REST v5 (``www.okx.com/api/v5``): public market data, account, spot trading."""
+"""OKX REST v5 (``www.okx.com/api/v5``): public market data, account, spot and derivatives trading (positions
+and settings in :mod:`emulator.venues.okx.derivatives`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from emulator.market import Market
 from emulator.orders import Order, OrderRejected, Reject, Status
 from emulator.routing import Router, VenueRequest
 from emulator.venues.okx import shapes
+from emulator.venues.okx.derivatives import OkxDerivatives
 from emulator.venues.okx.instruments import INST_TYPES, VENUE
 from emulator.venues.okx.protocol import (
     REJECTIONS,
@@ -61,6 +63,7 @@ class OkxRest:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.derivatives = OkxDerivatives(self)
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class OkxRest:
             ("GET", "/trade/fills", self.fills),
             ("GET", "/trade/fills-history", self.fills),
         ]
+        private += self.derivatives.routes()
         for method, path, handler in private:
             self._add(router, method, path, handler, signed=True)
 
@@ -396,28 +400,60 @@ class OkxRest:
         return self.balance_data(call.key, {c for c in call.params.get("ccy", "").split(",") if c})
 
     def balance_data(self, key: str, wanted: set[str]) -> list[dict[str, Any]]:
-        """``account/balance`` data (also the ``account`` channel): non-zero currencies, or ``wanted``."""
+        """``account/balance`` data (also the ``account`` channel): non-zero currencies, or ``wanted``.
+
+        Derivatives count in their settle currency: ``cashBal`` holds the margin locked for positions
+        and orders (``frozenBal``, of which ``ordFrozen`` for orders), ``upl`` the positions' unrealised
+        PnL at the mark price, ``eq`` = ``cashBal`` + ``upl``; ``imr``/``mmr`` cross margin, ``isoEq``
+        isolated equity."""
         now = self.now()
+        eight = Decimal("0.00000001")
+        figures: dict[str, dict[str, Decimal]] = {}
+        for position in self.engine.positions(VENUE, key):
+            mark = self.engine.market(VENUE, position.symbol).mark_price
+            row = figures.setdefault(position.settle, dict.fromkeys(shapes.DERIVATIVE_FIGURES, Decimal(0)))
+            upl = position.unrealised_pnl(mark)
+            row["upl"] += upl
+            row["mmr"] += position.maintenance_margin(mark)
+            row["notional"] += position.notional(mark)
+            if position.margin_mode == "isolated":
+                row["isoEq"] += position.margin + upl
+                row["isoUpl"] += upl
+            else:
+                row["imr"] += position.initial_margin(mark)
+        for order in self.engine.ledger(VENUE, key).open_orders():
+            if order.locked > 0 and order.locked_asset:
+                row = figures.setdefault(
+                    order.locked_asset, dict.fromkeys(shapes.DERIVATIVE_FIGURES, Decimal(0))
+                )
+                row["ordFrozen"] += order.locked
+        balances = self.engine.wallet(VENUE, key).balances
         details = [
-            shapes.balance_detail(ccy, b.free, b.locked, self.usd_price(ccy), now)
-            for ccy, b in sorted(self.engine.wallet(VENUE, key).balances.items())
-            if (b.total > 0 or ccy in wanted) and (not wanted or ccy in wanted)
+            shapes.balance_detail(ccy, b.free, b.locked, self.usd_price(ccy), now, figures.get(ccy))
+            for ccy, b in sorted(balances.items())
+            if (b.total > 0 or ccy in wanted or ccy in figures) and (not wanted or ccy in wanted)
         ]
         total_usd = sum((Decimal(d["eqUsd"]) for d in details), Decimal(0))
         frozen_usd = sum(
             (Decimal(d["frozenBal"]) * self.usd_price(d["ccy"]) for d in details), Decimal(0)
-        ).quantize(Decimal("0.00000001"))
+        ).quantize(eight)
+
+        def usd(name: str) -> str:
+            value = sum((row[name] * self.usd_price(ccy) for ccy, row in figures.items()), Decimal(0))
+            return num(value.quantize(eight))
+
+        derivatives = bool(figures) and any(row["notional"] for row in figures.values())
         return [
             {
                 "adjEq": "",
                 "availEq": "",
                 "borrowFroz": "",
                 "details": details,
-                "imr": "",
-                "isoEq": "0",
+                "imr": usd("imr") if derivatives else "",
+                "isoEq": usd("isoEq"),
                 "mgnRatio": "",
-                "mmr": "",
-                "notionalUsd": "",
+                "mmr": usd("mmr") if derivatives else "",
+                "notionalUsd": usd("notional") if derivatives else "",
                 "notionalUsdForBorrow": "",
                 "notionalUsdForFutures": "",
                 "notionalUsdForOption": "",
@@ -425,16 +461,20 @@ class OkxRest:
                 "ordFroz": num(frozen_usd),
                 "totalEq": num(total_usd),
                 "uTime": str(now),
-                "upl": "0",
+                "upl": usd("upl"),
             }
         ]
 
     def funding_balances(self, _call: Call) -> Any:
         return []  # everything sits in the trading account; the funding account is empty
 
+    @staticmethod
+    def uid(key: str) -> str:
+        return str(int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big"))
+
     def config(self, call: Call) -> Any:
         assert call.key is not None
-        uid = str(int.from_bytes(hashlib.sha256(call.key.encode()).digest()[:7], "big"))
+        uid = self.uid(call.key)
         return [
             {
                 "acctLv": "2",
@@ -455,7 +495,9 @@ class OkxRest:
                 "mgnIsoMode": "automatic",
                 "opAuth": "0",
                 "perm": "read_only,trade",
-                "posMode": "net_mode",
+                "posMode": "long_short_mode"
+                if self.engine.derivatives(VENUE, call.key).hedged
+                else "net_mode",
                 "roleType": "0",
                 "spotBorrowAutoRepay": False,
                 "spotOffsetType": "",
@@ -518,7 +560,11 @@ class OkxRest:
         try:
             if not isinstance(item, dict):
                 raise OkxError("50002", "JSON syntax error")
-            order = self.engine.place_order(VENUE, key, **self._order_request(item))
+            request = self._order_request(key, item)
+            mode = request.pop("margin_mode", None)
+            if mode is not None:
+                self.derivatives.use_margin_mode(key, self.instrument(item.get("instId")), mode, order=True)
+            order = self.engine.place_order(VENUE, key, **request)
             answer["ordId"] = str(order.id)
         except OrderRejected as rejected:
             answer["sCode"], answer["sMsg"] = REJECTIONS[rejected.reason]
@@ -527,7 +573,7 @@ class OkxRest:
         answer["ts"] = str(self.now())
         return answer
 
-    def _order_request(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _order_request(self, key: str, item: dict[str, Any]) -> dict[str, Any]:
         """Parse one OKX order object into :meth:`Engine.place_order` keyword arguments."""
 
         def text(name: str) -> str:
@@ -566,7 +612,12 @@ class OkxRest:
             in_quote = tgt_ccy == "quote_ccy" or (not tgt_ccy and side == "buy")
             if in_quote:
                 amount, quote = None, size
+        reduce_only = str(item.get("reduceOnly", "")).lower() == "true"
+        contract, pos_side = self.derivatives.order_fields(
+            key, instrument, td_mode, text("posSide"), reduce_only
+        )
         return dict(
+            **contract,
             symbol=instrument.symbol,
             side=side,
             type="market" if market_like else "limit",
@@ -583,8 +634,11 @@ class OkxRest:
                 "tdMode": td_mode,
                 "tgtCcy": tgt_ccy if instrument.kind == "spot" else "",
                 "sz": text("sz"),
-                "posSide": text("posSide"),
-                "reduceOnly": str(item.get("reduceOnly", "")).lower() == "true",
+                "posSide": pos_side,
+                "reduceOnly": reduce_only,
+                "lever": num(self.engine.derivatives(VENUE, key).leverage_of(instrument.symbol))
+                if instrument.contract
+                else "",
                 "stpMode": text("stpMode") or "cancel_maker",
             },
         )

@@ -223,7 +223,7 @@ def order(order: Order, instrument: Instrument) -> dict[str, Any]:
         "linkedAlgoOrd": {"algoId": ""},
         "ordId": str(order.id),
         "ordType": extra.get("ordType", order.type),
-        "pnl": "0",
+        "pnl": num(order.realised_pnl),
         "posSide": extra.get("posSide") or "net",
         "px": px(instrument, order.price) if order.price is not None else "",
         "pxType": "",
@@ -262,14 +262,14 @@ def fill(fill: Fill, bill_id: int, order: Order | None, instrument: Instrument) 
         "fillPxVol": "",
         "fillFwdPx": "",
         "fee": num(-fill.fee),
-        "fillPnl": "0",
+        "fillPnl": num(fill.realised_pnl),
         "ordId": str(fill.order_id),
         "feeRate": num(-rate),
         "instType": inst_type(instrument),
         "fillPxUsd": "",
         "instId": instrument.id,
         "clOrdId": order.extra.get("clOrdId", "") if order else "",
-        "posSide": "net",
+        "posSide": (order.extra.get("posSide") or "net") if order else "net",
         "billId": str(bill_id),
         "subType": ("1" if fill.side == "buy" else "2") if instrument.kind == "spot" else "",
         "fillMarkVol": "",
@@ -329,8 +329,24 @@ DETAIL_ZEROS = (
 )
 
 
-def balance_detail(ccy: str, free: Decimal, locked: Decimal, usd_price: Decimal, now: int) -> dict[str, Any]:
+# Per-currency derivatives figures of ``account/balance`` (``notional`` only feeds the account totals).
+DERIVATIVE_FIGURES = ("upl", "imr", "mmr", "isoEq", "isoUpl", "ordFrozen", "notional")
+
+
+def balance_detail(
+    ccy: str,
+    free: Decimal,
+    locked: Decimal,
+    usd_price: Decimal,
+    now: int,
+    figures: dict[str, Decimal] | None = None,
+) -> dict[str, Any]:
+    """One ``details`` item. ``figures`` (derivatives, see :data:`DERIVATIVE_FIGURES`): without them all the
+    locked balance is frozen by orders (spot)."""
     total = free + locked
+    eight = Decimal("0.00000001")
+    upl = figures["upl"] if figures else Decimal(0)
+    equity = total + upl
     detail: dict[str, Any] = {name: "" for name in DETAIL_BLANKS}
     detail.update({name: "0" for name in DETAIL_ZEROS})
     detail.update(
@@ -340,13 +356,23 @@ def balance_detail(ccy: str, free: Decimal, locked: Decimal, usd_price: Decimal,
         ccy=ccy,
         collateralEnabled=True,
         collateralRestrict=False,
-        disEq=num((total * usd_price).quantize(Decimal("0.00000001"))),
-        eq=num(total),
-        eqUsd=num((total * usd_price).quantize(Decimal("0.00000001"))),
+        disEq=num((equity * usd_price).quantize(eight)),
+        eq=num(equity),
+        eqUsd=num((equity * usd_price).quantize(eight)),
         frozenBal=num(locked),
-        ordFrozen=num(locked),
+        ordFrozen=num(figures["ordFrozen"]) if figures else num(locked),
         uTime=str(now),
     )
+    if figures:
+        detail.update(
+            upl=num(upl.quantize(eight)),
+            imr=num(figures["imr"].quantize(eight)),
+            mmr=num(figures["mmr"].quantize(eight)),
+            isoEq=num(figures["isoEq"].quantize(eight)),
+            isoUpl=num(figures["isoUpl"].quantize(eight)),
+            mgnRatio=num((equity / figures["mmr"]).quantize(eight)) if figures["mmr"] else "",
+            notionalLever=num((figures["notional"] / equity).quantize(eight)) if equity else "",
+        )
     return dict(sorted(detail.items()))
 
 

@@ -5,8 +5,8 @@ Requests are ``{"op": "subscribe"|"unsubscribe"|"login", "args": [...]}``; every
 acknowledged with ``{"event": "subscribe", "arg": {...}, "connId": ...}``, refused ones with
 ``{"event": "error", "code": "60018", ...}``. Pushes are ``{"arg": {...}, "data": [...]}`` (books add
 ``action``). Channels live on the URL OKX serves them on (candles on /business only, tickers/books/trades on
-/public only, orders/account on /private after login). Clients send the text ``ping`` and get ``pong``; a
-connection with no traffic either way for 30 s is closed, as OKX does.
+/public only, orders/account/positions on /private after login). Clients send the text ``ping`` and get
+``pong``; a connection with no traffic either way for 30 s is closed, as OKX does.
 
 Every dict data item carries ``emitUs`` (microseconds, when the emulator produced it) beside OKX's ``ts``;
 candle rows are arrays, so candle pushes carry ``emitUs`` next to ``data``.
@@ -24,6 +24,7 @@ import orjson
 from emulator.catalogue import Instrument
 from emulator.engine import Engine
 from emulator.market import Market, bucket_start
+from emulator.positions import Position
 from emulator.routing import Router
 from emulator.venues.okx import shapes
 from emulator.venues.okx.instruments import INST_TYPES, VENUE
@@ -35,7 +36,9 @@ WS_HOSTS = ("ws.okx.com", "wsaws.okx.com")
 PUBLIC, BUSINESS, PRIVATE = "/ws/v5/public", "/ws/v5/business", "/ws/v5/private"
 IDLE_MS = 30_000
 PUBLIC_CHANNELS = {"tickers", "books", "books5", "bbo-tbt", "trades", "mark-price", "funding-rate"}
-PRIVATE_CHANNELS = {"orders", "account"}
+PRIVATE_CHANNELS = {"orders", "account", "positions"}
+POSITION_INST_TYPES = {"ANY", "MARGIN", "SWAP", "FUTURES", "OPTION"}
+POSITIONS_INTERVAL_MS = 5_000  # regular pushes of open positions (OKX: per subscription granularity)
 FAULT_CHANNELS = {"tickers": "ticker", "books": "depth", "bbo-tbt": "bookTicker", "books5": "bookDepth"}
 
 Poll = Callable[[int], list[Any]]
@@ -313,22 +316,10 @@ class OkxStreams:
     def _private(self, conn: WsConnection, channel: str, arg: dict[str, Any]) -> Poll | None:
         key: str = conn.state["key"]
         if channel == "account":
-            wanted = str(arg.get("ccy", ""))
-            last: list[Any] = [None, 0]
-
-            def account(now: int) -> list[Any]:
-                wallet = self.engine.wallet(VENUE, key)
-                snapshot = tuple(sorted((c, b.free, b.locked) for c, b in wallet.balances.items()))
-                if snapshot == last[0] and now - last[1] < 5_000:
-                    return []
-                last[:] = [snapshot, now]
-                data = self.rest.balance_data(key, {c for c in wanted.split(",") if c})
-                for item in data:
-                    item["emitUs"] = self.now_us()
-                return [{"arg": arg, "data": data}]
-
-            return account
+            return self._account(key, arg)
         type_name = str(arg.get("instType", ""))
+        if channel == "positions":
+            return self._positions(key, arg) if type_name in POSITION_INST_TYPES else None
         if type_name != "ANY" and type_name not in INST_TYPES:
             return None
         inst_id, family = str(arg.get("instId", "")), str(arg.get("instFamily", ""))
@@ -370,6 +361,84 @@ class OkxStreams:
             return out
 
         return orders
+
+    def _account(self, key: str, arg: dict[str, Any]) -> Poll:
+        """``account``: the balance on every change of the wallet, else every 5 s."""
+        wanted = str(arg.get("ccy", ""))
+        last: list[Any] = [None, 0]
+
+        def account(now: int) -> list[Any]:
+            wallet = self.engine.wallet(VENUE, key)
+            snapshot = tuple(sorted((c, b.free, b.locked) for c, b in wallet.balances.items()))
+            if snapshot == last[0] and now - last[1] < 5_000:
+                return []
+            last[:] = [snapshot, now]
+            data = self.rest.balance_data(key, {c for c in wanted.split(",") if c})
+            for item in data:
+                item["emitUs"] = self.now_us()
+            return [{"arg": arg, "data": data}]
+
+        return account
+
+    def _positions(self, key: str, arg: dict[str, Any]) -> Poll:
+        """``positions``: a snapshot of the open positions at once (``data`` may be empty), then every
+        position whose size, price, margin, leverage, funding or PnL changed (a closed one once, with
+        ``pos`` "0"), and all open ones every 5 s."""
+        type_name, inst_id = str(arg.get("instType", "")), str(arg.get("instId", ""))
+        family = str(arg.get("instFamily", ""))
+        account = self.engine.derivatives(VENUE, key)
+        derivatives = self.rest.derivatives
+        push_arg = {**arg, "uid": self.rest.uid(key)}
+        state: dict[str, Any] = {"seen": {}, "sent": None}
+
+        def wanted(instrument: Instrument) -> bool:
+            return (
+                (type_name == "ANY" or shapes.inst_type(instrument) == type_name)
+                and (not inst_id or instrument.id == inst_id)
+                and (not family or instrument.raw.get("instFamily") == family)
+            )
+
+        def poll(now: int) -> list[Any]:
+            seen: dict[Any, Any] = state["seen"]
+            first = state["sent"] is None
+            regular = not first and now - state["sent"] >= POSITIONS_INTERVAL_MS
+            changed = []
+            for slot, position in list(account.positions.items()):
+                if not wanted(position.instrument):
+                    continue
+                fingerprint = _fingerprint(position)
+                before = seen.get(slot)
+                seen[slot] = fingerprint
+                if first or regular:
+                    if position.size:
+                        changed.append(position)
+                elif before != fingerprint and (position.size or (before is not None and before[0])):
+                    changed.append(position)
+            if not (first or changed):
+                if regular:
+                    state["sent"] = now
+                return []
+            state["sent"] = now
+            data = [derivatives.position_json(key, p, now) for p in changed]
+            for item in data:
+                item["emitUs"] = self.now_us()
+            return [{"arg": push_arg, "data": data}]
+
+        return poll
+
+
+def _fingerprint(position: Position) -> tuple[Any, ...]:
+    """What a ``positions`` push reports that can change without a new mark price."""
+    return (
+        position.size,
+        position.entry_price,
+        position.margin,
+        position.leverage,
+        position.margin_mode,
+        position.funding,
+        position.realised_pnl,
+        position.updated_ms,
+    )
 
 
 def _name(arg: dict[str, Any]) -> str:
