@@ -11,12 +11,14 @@ write methods, since a URL has one view.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ErrorDetail, PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -24,24 +26,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
-from accounts.apis import AccountDetailApi, AccountListApi, AccountOutputSerializer, reachable_account
-from accounts.models import ApiToken, ExchangeAccount
+from accounts.apis import (
+    AccountDetailApi,
+    AccountListApi,
+    AccountOutputSerializer,
+    reachable_account,
+    request_ip,
+    request_token,
+)
+from accounts.models import ExchangeAccount
 from accounts.permissions import HasTokenScope
+from connector_site.api_schema import error_envelope
 from connectors.exchanges import exchange_choices
 
-ERROR = inline_serializer(
-    "AccountError",
-    fields={
-        "error": inline_serializer(
-            "AccountErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "field": serializers.CharField(allow_null=True),
-            },
-        )
-    },
-)
+ERROR = error_envelope("AccountError")
 ERRORS = {
     400: OpenApiResponse(ERROR, description="Invalid input; the field is named"),
     401: OpenApiResponse(ERROR, description="No or bad token"),
@@ -58,12 +56,20 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def _token(request: Request) -> ApiToken | None:
-    return request.auth if isinstance(request.auth, ApiToken) else None
+def _label_taken() -> Conflict:
+    return Conflict("You already have an account with this label", code="account_label_taken")
 
 
-def _ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR")  # never X-Forwarded-For: client-controlled
+@contextmanager
+def _account_write() -> Iterator[None]:
+    """Model validation errors as our 400 naming the field; the unique label, when another
+    request took it between our check and the write, as the 409 the check gives."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        raise _as_api_error(exc) from None
+    except IntegrityError:
+        raise _label_taken() from None
 
 
 def _as_api_error(exc: DjangoValidationError) -> APIException:
@@ -72,7 +78,7 @@ def _as_api_error(exc: DjangoValidationError) -> APIException:
     field, messages = next(iter(errors.items()))
     message = str(messages[0]) if messages else "invalid"
     if "label" in message.lower() and ("exists" in message.lower() or "unique" in message.lower()):
-        return Conflict("You already have an account with this label", code="account_label_taken")
+        return _label_taken()
     name = None if field == "__all__" else field
     if name is None:
         return ValidationError({"non_field_errors": [ErrorDetail(message, code="invalid_input")]})
@@ -144,24 +150,17 @@ class AccountListCreateApi(AccountListApi):
         serializer = AccountCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        token = _token(request)
+        token = request_token(request)
         owner: Any = request.user
         if ExchangeAccount.objects.filter(owner=owner, label=data["label"]).exists():
-            raise Conflict("You already have an account with this label", code="account_label_taken")
-        try:
-            with transaction.atomic():
-                account = services.account_create(
-                    actor=request.user, owner=request.user, ip=_ip(request), **data
-                )
-                if token is not None:
-                    # The provisioning token may manage what it created; other tokens need a grant.
-                    token.accounts.add(account)
-        except DjangoValidationError as exc:
-            raise _as_api_error(exc) from None
-        except IntegrityError:
-            raise Conflict(
-                "You already have an account with this label", code="account_label_taken"
-            ) from None
+            raise _label_taken()
+        with _account_write(), transaction.atomic():
+            account = services.account_create(
+                actor=request.user, owner=request.user, ip=request_ip(request), **data
+            )
+            if token is not None:
+                # The provisioning token may manage what it created; other tokens need a grant.
+                token.accounts.add(account)
         return Response(AccountOutputSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -187,17 +186,11 @@ class AccountDetailManageApi(AccountDetailApi):
             and label != account.label
             and ExchangeAccount.objects.filter(owner=account.owner, label=label).exists()
         ):
-            raise Conflict("You already have an account with this label", code="account_label_taken")
-        try:
+            raise _label_taken()
+        with _account_write():
             account = services.account_update(
-                account=account, actor=request.user, changes=changes, ip=_ip(request)
+                account=account, actor=request.user, changes=changes, ip=request_ip(request)
             )
-        except DjangoValidationError as exc:
-            raise _as_api_error(exc) from None
-        except IntegrityError:
-            raise Conflict(
-                "You already have an account with this label", code="account_label_taken"
-            ) from None
         return Response(AccountOutputSerializer(account).data)
 
     @extend_schema(operation_id="accounts_destroy", responses={204: None, **ERRORS})
@@ -205,7 +198,7 @@ class AccountDetailManageApi(AccountDetailApi):
         account = reachable_account(request, account_id)
         _owner_only(request, account)
         try:
-            services.account_delete(account=account, actor=request.user, ip=_ip(request))
+            services.account_delete(account=account, actor=request.user, ip=request_ip(request))
         except ProtectedError:
             raise Conflict(
                 "This account has orders on record and cannot be deleted; deactivate it instead "
@@ -235,7 +228,7 @@ class AccountTestConnectionApi(APIView):
         """Check the stored keys against the venue. Always 200 with the report: ``ok`` false
         and ``error_code`` (e.g. ``exchange_credentials_rejected``) say what went wrong."""
         account = reachable_account(request, account_id)
-        result = services.account_test_connection(account=account, actor=request.user, ip=_ip(request))
+        result = services.account_test_connection(account=account, actor=request.user, ip=request_ip(request))
         data = {
             "ok": result.ok,
             "message": result.message,

@@ -23,11 +23,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.apis import reachable_account
-from accounts.models import ApiToken, ExchangeAccount
+from accounts.apis import reachable_account, request_ip, request_token
+from accounts.models import ExchangeAccount
 from accounts.permissions import HasTokenScope
 from connector_site.api_errors import error_body, exception_handler
-from connector_site.api_schema import ErrorDetailSerializer, ErrorEnvelopeSerializer, error_response
+from connector_site.api_schema import (
+    ErrorDetailSerializer,
+    ErrorEnvelopeSerializer,
+    error_envelope,
+    error_response,
+)
 from connectors.types import Position
 from trading import selectors, services
 from trading.errors import IdempotentReplay, OrderFailed, invalid
@@ -60,15 +65,6 @@ class PositiveMoney(Money):
         if value <= 0:
             raise serializers.ValidationError("must be greater than zero")
         return value
-
-
-def _token(request: Request) -> ApiToken | None:
-    return request.auth if isinstance(request.auth, ApiToken) else None
-
-
-def _ip(request: Request) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy sets it.
-    return request.META.get("REMOTE_ADDR")
 
 
 class AccountScopedApi(APIView):
@@ -126,20 +122,10 @@ class OrderDetailOutputSerializer(OrderOutputSerializer):
         read_only_fields = fields
 
 
-OrderErrorSerializer = inline_serializer(
+OrderErrorSerializer = error_envelope(
     "OrderError",
-    fields={
-        "error": inline_serializer(
-            "OrderErrorDetail",
-            fields={
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "field": serializers.CharField(allow_null=True),
-                "client_order_id": serializers.CharField(required=False),
-            },
-        ),
-        "order": OrderOutputSerializer(),
-    },
+    detail={"client_order_id": serializers.CharField(required=False)},
+    order=OrderOutputSerializer(),
 )
 
 COMMON_ERRORS = {
@@ -273,9 +259,9 @@ class OrderListCreateApi(AccountScopedApi):
             order = services.order_place(
                 account=account,
                 actor=request.user,
-                token=_token(request),
+                token=request_token(request),
                 idempotency_key=record,
-                ip=_ip(request),
+                ip=request_ip(request),
                 **serializer.validated_data,
             )
             response = placement_response(order)
@@ -304,7 +290,7 @@ class OrderListCreateApi(AccountScopedApi):
             method=request.method or "POST", path=request.path, data=request.data
         )
         return services.idempotency_claim(
-            user=request.user, token=_token(request), key=key, fingerprint=fingerprint
+            user=request.user, token=request_token(request), key=key, fingerprint=fingerprint
         )
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -359,7 +345,9 @@ class OrderDetailApi(AccountScopedApi):
     )
     def delete(self, request: Request, account_id: int, order_id: int) -> Response:
         order = self.order(request, account_id, order_id)
-        order = services.order_cancel(order=order, actor=request.user, token=_token(request), ip=_ip(request))
+        order = services.order_cancel(
+            order=order, actor=request.user, token=request_token(request), ip=request_ip(request)
+        )
         return Response(OrderOutputSerializer(order).data)
 
 
@@ -394,8 +382,8 @@ class OrderCancelAllApi(AccountScopedApi):
         canceled, failed = services.order_cancel_all(
             account=account,
             actor=request.user,
-            token=_token(request),
-            ip=_ip(request),
+            token=request_token(request),
+            ip=request_ip(request),
             symbol=serializer.validated_data.get("symbol"),
         )
         failures = []
@@ -514,7 +502,9 @@ class VenueSettingApi(AccountScopedApi):
         account = self.account(request, account_id)
         serializer = input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        setting = service(account=account, actor=request.user, ip=_ip(request), **serializer.validated_data)
+        setting = service(
+            account=account, actor=request.user, ip=request_ip(request), **serializer.validated_data
+        )
         # The venue's raw answer ("info") stays out: it is the venue's, not our contract.
         shown = {
             k: (f"{v.normalize():f}" if isinstance(v, Decimal) else v)
