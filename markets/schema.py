@@ -38,14 +38,17 @@ ERROR_RESPONSES: dict[int, OpenApiResponse] = {
 }
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "nullable": True, "example": "65000.1"})
-class DecimalString(serializers.Field):
-    """A money or quantity value as a plain decimal string (never float, never exponent)."""
-
+class _OutputField(serializers.Field):
+    # Output only, and null allowed: the cached values come from the venues, not from callers.
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("read_only", True)
         kwargs.setdefault("allow_null", True)
         super().__init__(**kwargs)
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "nullable": True, "example": "65000.1"})
+class DecimalString(_OutputField):
+    """A money or quantity value as a plain decimal string (never float, never exponent)."""
 
     def to_representation(self, value: Any) -> str | None:
         try:
@@ -56,13 +59,8 @@ class DecimalString(serializers.Field):
 
 
 @extend_schema_field({"type": "integer", "format": "int64", "nullable": True, "example": 1764000000000})
-class Millis(serializers.Field):
+class Millis(_OutputField):
     """Milliseconds since the Unix epoch (or a count), null when unknown."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("read_only", True)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> int | None:
         try:
@@ -72,13 +70,8 @@ class Millis(serializers.Field):
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class Text(serializers.Field):
+class Text(_OutputField):
     """A short text from the venue (ids, sides), null when absent."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("read_only", True)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> str | None:
         return str(value)[:200]

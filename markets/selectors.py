@@ -86,6 +86,12 @@ def max_age_ms(channel: str) -> int:
     return int(overrides.get(channel, DEFAULT_MAX_AGE_MS[channel]))
 
 
+def _limit_check(limit: int, steps: tuple[int, ...]) -> None:
+    # Checked before any venue call: the largest step bounds what a caller may ask (API4).
+    if not 1 <= limit <= steps[-1]:
+        raise InvalidInput(f"limit must be between 1 and {steps[-1]}", field="limit")
+
+
 def _step(value: int, steps: tuple[int, ...]) -> int:
     return next(step for step in steps if step >= value)
 
@@ -241,8 +247,7 @@ def market_order_book_get(
     """The top ``limit`` levels per side (1..100). The cache holds one book per market, as deep
     as the deepest recent request (a step of :data:`BOOK_DEPTHS`); shallower requests slice it."""
     exchange = exchange_resolve(exchange=exchange)
-    if not 1 <= limit <= BOOK_DEPTHS[-1]:
-        raise InvalidInput(f"limit must be between 1 and {BOOK_DEPTHS[-1]}", field="limit")
+    _limit_check(limit, BOOK_DEPTHS)
     connector = public_connector(exchange=exchange)
     _market(connector, symbol)
     depth = _step(limit, BOOK_DEPTHS)
@@ -266,12 +271,14 @@ def market_order_book_get(
     return dataclasses.replace(entry, data=data)
 
 
-def _trades_of(data: Any) -> tuple[list[Any], int]:
+def _rows_of(data: Any, key: str) -> tuple[list[Any], int]:
+    """The rows of a cached ``{key: [...], limit}`` entry and how many were asked of the venue
+    (a bare list, as other writers may leave it, counts as asked for its length)."""
     if isinstance(data, list):
         return data, len(data)
     if isinstance(data, dict):
-        trades = list(data.get("trades") or [])
-        return trades, int(data.get("limit") or len(trades))
+        rows = list(data.get(key) or [])
+        return rows, int(data.get("limit") or len(rows))
     return [], 0
 
 
@@ -280,8 +287,7 @@ def market_trades_get(
 ) -> MarketDataEntry:
     """The most recent ``limit`` public trades (1..100), oldest first."""
     exchange = exchange_resolve(exchange=exchange)
-    if not 1 <= limit <= TRADE_LIMITS[-1]:
-        raise InvalidInput(f"limit must be between 1 and {TRADE_LIMITS[-1]}", field="limit")
+    _limit_check(limit, TRADE_LIMITS)
     connector = public_connector(exchange=exchange)
     _market(connector, symbol)
     step = _step(limit, TRADE_LIMITS)
@@ -300,19 +306,10 @@ def market_trades_get(
         symbol=symbol,
         max_age=max_age,
         fetch=fetch,
-        accept=lambda e: _trades_of(e.data)[1] >= limit,
+        accept=lambda e: _rows_of(e.data, "trades")[1] >= limit,
     )
-    trades, _ = _trades_of(entry.data)
+    trades, _ = _rows_of(entry.data, "trades")
     return dataclasses.replace(entry, data={"trades": trades[-limit:], "limit": limit})
-
-
-def _candles_of(data: Any) -> tuple[list[Any], int]:
-    if isinstance(data, list):
-        return data, len(data)
-    if isinstance(data, dict):
-        candles = list(data.get("candles") or [])
-        return candles, int(data.get("limit") or len(candles))
-    return [], 0
 
 
 def market_ohlcv_get(
@@ -332,8 +329,7 @@ def market_ohlcv_get(
     would let one token fill the cache (API4).
     """
     exchange = exchange_resolve(exchange=exchange)
-    if not 1 <= limit <= OHLCV_LIMITS[-1]:
-        raise InvalidInput(f"limit must be between 1 and {OHLCV_LIMITS[-1]}", field="limit")
+    _limit_check(limit, OHLCV_LIMITS)
     connector = public_connector(exchange=exchange)
     _market(connector, symbol)
     timeframes = connector.exchange.timeframes or {}
@@ -365,9 +361,9 @@ def market_ohlcv_get(
         symbol=series_symbol(symbol, timeframe),
         max_age=max_age,
         fetch=fetch,
-        accept=lambda e: _candles_of(e.data)[1] >= limit,
+        accept=lambda e: _rows_of(e.data, "candles")[1] >= limit,
     )
-    candles, _ = _candles_of(entry.data)
+    candles, _ = _rows_of(entry.data, "candles")
     return dataclasses.replace(entry, symbol=symbol, data={"candles": candles[-limit:], "limit": limit})
 
 
