@@ -8,14 +8,39 @@ retries and the venue budget: ``connector_site/jobs.py``. Semantics: docs/jobs.m
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 
 from connector_site.jobs import JobTask, run_job
 
+if TYPE_CHECKING:
+    from accounts.models import ExchangeAccount
+
 # A fanned-out task not started within this many seconds is dropped by the worker.
 FAN_OUT_EXPIRES_SECONDS = 55
+
+
+def _fan_out(job: JobTask, name: str, ids: Callable[[], Iterable[int]], task: Any) -> int:
+    """Run ``job`` (under the lock ``name``) sending one ``task(id)`` per id, each with an
+    expiry so a backlog of stale syncs cannot pile up."""
+
+    def fan_out() -> int:
+        chosen = list(ids())
+        for pk in chosen:
+            task.apply_async((pk,), expires=FAN_OUT_EXPIRES_SECONDS)
+        return len(chosen)
+
+    return run_job(job, name, fan_out)  # type: ignore[return-value]
+
+
+def _active_account(account_id: int) -> ExchangeAccount | None:
+    """The account if it still exists and is active; None (nothing to do) when it was deleted
+    or deactivated since the fan-out."""
+    from accounts.models import ExchangeAccount
+
+    return ExchangeAccount.objects.filter(pk=account_id, is_active=True).first()
 
 
 @shared_task(bind=True, base=JobTask)
@@ -23,25 +48,23 @@ def balances_sync_all(self: JobTask) -> int:
     """One :func:`account_balance_sync` per active account."""
     from trading.reconciliation import accounts_to_sync
 
-    def fan_out() -> int:
-        ids = list(accounts_to_sync().values_list("id", flat=True))
-        for account_id in ids:
-            account_balance_sync.apply_async((account_id,), expires=FAN_OUT_EXPIRES_SECONDS)
-        return len(ids)
-
-    return run_job(self, "balances_sync_all", fan_out)  # type: ignore[return-value]
+    return _fan_out(
+        self,
+        "balances_sync_all",
+        lambda: accounts_to_sync().values_list("id", flat=True),
+        account_balance_sync,
+    )
 
 
 @shared_task(bind=True, base=JobTask)
 def account_balance_sync(self: JobTask, account_id: int) -> Any:
     """Fetch one account's balances into its balance history."""
-    from accounts.models import ExchangeAccount
     from trading import reconciliation
 
     def work() -> Any:
-        account = ExchangeAccount.objects.filter(pk=account_id, is_active=True).first()
+        account = _active_account(account_id)
         if account is None:
-            return None  # deleted or deactivated since the fan-out: nothing to do
+            return None
         return reconciliation.account_balance_sync(account=account).pk
 
     return run_job(self, f"account_balance_sync:{account_id}", work)
@@ -52,23 +75,21 @@ def open_orders_sync_all(self: JobTask) -> int:
     """One :func:`account_open_orders_sync` per active account."""
     from trading.reconciliation import accounts_to_sync
 
-    def fan_out() -> int:
-        ids = list(accounts_to_sync().values_list("id", flat=True))
-        for account_id in ids:
-            account_open_orders_sync.apply_async((account_id,), expires=FAN_OUT_EXPIRES_SECONDS)
-        return len(ids)
-
-    return run_job(self, "open_orders_sync_all", fan_out)  # type: ignore[return-value]
+    return _fan_out(
+        self,
+        "open_orders_sync_all",
+        lambda: accounts_to_sync().values_list("id", flat=True),
+        account_open_orders_sync,
+    )
 
 
 @shared_task(bind=True, base=JobTask)
 def account_open_orders_sync(self: JobTask, account_id: int) -> Any:
     """Compare one account's open orders on the venue with ours; record external ones."""
-    from accounts.models import ExchangeAccount
     from trading import reconciliation
 
     def work() -> Any:
-        account = ExchangeAccount.objects.filter(pk=account_id, is_active=True).first()
+        account = _active_account(account_id)
         if account is None:
             return None
         result = reconciliation.account_open_orders_sync(account=account)
@@ -87,13 +108,12 @@ def unknown_orders_reconcile_all(self: JobTask) -> int:
     """One :func:`order_reconcile` per order of unknown outcome (or stuck pending)."""
     from trading.reconciliation import orders_to_reconcile
 
-    def fan_out() -> int:
-        ids = list(orders_to_reconcile().values_list("id", flat=True)[:500])
-        for order_id in ids:
-            order_reconcile.apply_async((order_id,), expires=FAN_OUT_EXPIRES_SECONDS)
-        return len(ids)
-
-    return run_job(self, "unknown_orders_reconcile_all", fan_out)  # type: ignore[return-value]
+    return _fan_out(
+        self,
+        "unknown_orders_reconcile_all",
+        lambda: orders_to_reconcile().values_list("id", flat=True)[:500],
+        order_reconcile,
+    )
 
 
 @shared_task(bind=True, base=JobTask)
