@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,26 @@ def ccxt_client(emulator: Any, account: Any) -> Any:
     client.options["fetchMargins"] = False
     client.urls["api"] = repoint_url_tree(client.urls["api"], emulator.url)
     return client
+
+
+def far_below(emulator: Any) -> Decimal:
+    """A whole-number price at half the Binance BTC/USDT market: a buy there rests, never fills."""
+    return Decimal(int(emulator.market("binance", "BTC/USDT").price() / 2))
+
+
+def place(account: Any, owner: Any, price: Decimal, amount: str = "0.001") -> Any:
+    """A BTC/USDT limit buy through the trading service (journaled, then sent once)."""
+    from trading.services import order_place
+
+    return order_place(
+        account=account,
+        actor=owner,
+        symbol="BTC/USDT",
+        side="buy",
+        type="limit",
+        amount=Decimal(amount),
+        price=price,
+    )
 
 
 # --------------------------------------------------------------------------- in-process worker

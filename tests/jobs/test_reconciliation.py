@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from tests.jobs.conftest import ccxt_client
+from tests.jobs.conftest import ccxt_client, far_below, place
 
 pytestmark = pytest.mark.django_db
 
@@ -25,20 +25,17 @@ def accepted(emulator: Any, account: Any) -> int:
     return int(emulator.stats.orders_accepted.get(("binance", account.api_key), 0))
 
 
-def far_below(emulator: Any) -> Decimal:
-    return Decimal(int(emulator.market("binance", "BTC/USDT").price() / 2))
+def unsent(account: Any, client_order_id: str, price: Decimal) -> Any:
+    """An order journaled (``pending_submit``) whose sending never happened."""
+    from trading.models import Order
 
-
-def place(account: Any, owner: Any, price: Decimal, amount: str = "0.001") -> Any:
-    from trading.services import order_place
-
-    return order_place(
+    return Order.objects.create(
         account=account,
-        actor=owner,
+        client_order_id=client_order_id,
         symbol="BTC/USDT",
         side="buy",
         type="limit",
-        amount=Decimal(amount),
+        amount=Decimal("0.001"),
         price=price,
     )
 
@@ -116,15 +113,7 @@ def test_an_order_stuck_pending_submit_becomes_unknown_and_is_looked_up(
     from trading.reconciliation import order_reconcile, orders_to_reconcile
 
     # The web process died between journaling and sending: the intent exists, the order does not.
-    order = Order.objects.create(
-        account=venue_account,
-        client_order_id="jobsStuck0001",
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        amount=Decimal("0.001"),
-        price=far_below(emulator),
-    )
+    order = unsent(venue_account, "jobsStuck0001", far_below(emulator))
     OrderEvent.objects.create(
         order=order, from_status="", to_status=OrderStatus.PENDING_SUBMIT, reason="test"
     )
@@ -139,18 +128,9 @@ def test_an_order_stuck_pending_submit_becomes_unknown_and_is_looked_up(
 
 
 def test_a_fresh_pending_order_is_left_to_its_sender(venue_account: Any, emulator: Any) -> None:
-    from trading.models import Order
     from trading.reconciliation import order_reconcile, orders_to_reconcile
 
-    order = Order.objects.create(
-        account=venue_account,
-        client_order_id="jobsFresh0001",
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        amount=Decimal("0.001"),
-        price=far_below(emulator),
-    )
+    order = unsent(venue_account, "jobsFresh0001", far_below(emulator))
 
     assert list(orders_to_reconcile()) == []
     assert order_reconcile(order=order).status == "pending_submit"

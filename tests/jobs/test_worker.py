@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.jobs.conftest import wait_until
+from tests.jobs.conftest import far_below, place, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,23 +100,11 @@ def test_a_rate_limited_job_waits_at_least_the_venues_retry_after() -> None:
 def test_the_reconcile_fan_out_settles_an_unknown_order_through_the_worker(
     inprocess_worker: Any, venue_account: Any, owner: Any, emulator: Any, faults: Any
 ) -> None:
-    from decimal import Decimal
-
     from trading.models import Order
-    from trading.services import order_place
     from trading.tasks import unknown_orders_reconcile_all
 
     faults.set("error_after_accept", venue="binance", endpoint="POST api.binance.com/api/v3/order", count=1)
-    price = Decimal(int(emulator.market("binance", "BTC/USDT").price() / 2))
-    order = order_place(
-        account=venue_account,
-        actor=owner,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        amount=Decimal("0.001"),
-        price=price,
-    )
+    order = place(venue_account, owner, far_below(emulator))
     assert order.status == "unknown"
 
     unknown_orders_reconcile_all.delay()

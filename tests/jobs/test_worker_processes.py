@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.jobs.conftest import ccxt_client, wait_until
+from tests.jobs.conftest import ccxt_client, far_below, place, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -70,21 +70,13 @@ def test_a_worker_killed_mid_task_has_it_redelivered_and_the_rerun_duplicates_no
 ) -> None:
     from trading.external_orders import ExternalOrder
     from trading.models import Order
-    from trading.services import order_place
     from trading.tasks import account_open_orders_sync
 
     market = emulator.market("binance", "BTC/USDT")
-    below = Decimal(int(market.price() / 2))
-    ccxt_client(emulator, venue_account).create_order("BTC/USDT", "limit", "buy", 0.002, float(below))
-    ours = order_place(
-        account=venue_account,
-        actor=owner,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        amount=Decimal("0.001"),
-        price=Decimal(int(market.price() * Decimal("0.98"))),
+    ccxt_client(emulator, venue_account).create_order(
+        "BTC/USDT", "limit", "buy", 0.002, float(far_below(emulator))
     )
+    ours = place(venue_account, owner, Decimal(int(market.price() * Decimal("0.98"))))
     assert ours.status == "open"
     market.set_price(ours.price * Decimal("0.99"), hold=True)  # ours fills on the venue
     try:
@@ -118,19 +110,10 @@ def test_a_5xx_after_accepting_leaves_one_order_on_the_venue_recorded_with_its_t
     subprocess_worker: Any, venue_account: Any, owner: Any, emulator: Any, faults: Any
 ) -> None:
     from trading.models import Order
-    from trading.services import order_place
     from trading.tasks import unknown_orders_reconcile_all
 
     faults.set("error_after_accept", venue="binance", endpoint="POST api.binance.com/api/v3/order", count=1)
-    order = order_place(
-        account=venue_account,
-        actor=owner,
-        symbol="BTC/USDT",
-        side="buy",
-        type="limit",
-        amount=Decimal("0.001"),
-        price=Decimal(int(emulator.market("binance", "BTC/USDT").price() / 2)),
-    )
+    order = place(venue_account, owner, far_below(emulator))
     assert order.status == "unknown"
     subprocess_worker()
 
