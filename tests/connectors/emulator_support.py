@@ -17,15 +17,7 @@ from typing import Any
 import pytest
 
 from connectors import Credentials
-
-try:  # the emulator is built alongside; until it lands these tests skip, saying so
-    from emulator.accounts import DEMO_CREDENTIALS
-    from emulator.testing import running_emulator
-
-    EMULATOR_MISSING = None
-except ImportError as exc:  # pragma: no cover - depends on the tree's progress
-    DEMO_CREDENTIALS, running_emulator = {}, None  # type: ignore[assignment]
-    EMULATOR_MISSING = f"the emulator package is not available yet ({exc})"
+from emulator.accounts import DEMO_CREDENTIALS
 
 VENUES = ("binance", "okx", "bybit")
 SYMBOLS = {
@@ -59,14 +51,6 @@ def demo_credentials(venue: str) -> Credentials:
 def served_venues(url: str) -> list[str]:
     with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as response:
         return list(json.load(response).get("venues", []))
-
-
-def emulator_fixture() -> Iterator[Any]:
-    if EMULATOR_MISSING:
-        pytest.skip(EMULATOR_MISSING)
-    with running_emulator() as server:
-        server.served = served_venues(server.url)
-        yield server
 
 
 def require_venue(server: Any, venue: str) -> None:

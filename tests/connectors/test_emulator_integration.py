@@ -36,18 +36,21 @@ from .emulator_support import (
     VENUES,
     Faults,
     demo_credentials,
-    emulator_fixture,
     faults_fixture,
     requests_to,
     requests_to_unknown_host,
     require_venue,
+    served_venues,
 )
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Any]:
+def emulator(emulator: Any) -> Iterator[Any]:
+    """The session's emulator (tests/conftest.py), knowing the venues it serves; markets are
+    loaded once for this module, as in a process, and forgotten after it."""
+    emulator.served = served_venues(emulator.url)
     market_store.clear()
-    yield from emulator_fixture()
+    yield emulator
     market_store.clear()
 
 
@@ -78,6 +81,14 @@ def connect(emulator: Any, venue: str, credentials: Credentials | None = None) -
 
 def keyed(emulator: Any, venue: str) -> connectors.Connector:
     return connect(emulator, venue, demo_credentials(venue))
+
+
+def loaded(emulator: Any, venue: str) -> connectors.Connector:
+    """A public connector whose markets are already loaded, so that a fault set next meets
+    only the call under test."""
+    connector = connect(emulator, venue)
+    connector.load_markets()
+    return connector
 
 
 def fresh_credentials(
@@ -121,8 +132,7 @@ def test_markets_are_loaded_once_and_shared_by_instances(emulator: Any, venue: s
 
 
 def test_refresh_markets_loads_them_again(emulator: Any, venue: str) -> None:
-    connector = connect(emulator, venue)
-    connector.load_markets()
+    connector = loaded(emulator, venue)
     before = requests_to(emulator, venue)
     connector.refresh_markets()
     assert requests_to(emulator, venue) > before
@@ -338,8 +348,7 @@ def test_a_read_only_key_is_permission_denied_when_it_trades(emulator: Any, venu
 def test_a_429_with_retry_after_is_rate_limited(
     emulator: Any, venue: str, faults: Faults, no_sleep: list[float]
 ) -> None:
-    connector = connect(emulator, venue)
-    connector.load_markets()
+    connector = loaded(emulator, venue)
     connector.max_retry_after = 1
     faults.set("rate_limit", venue=venue, endpoint=TICKER_ENDPOINTS[venue], retry_after=30)
 
@@ -353,8 +362,7 @@ def test_a_429_with_retry_after_is_rate_limited(
 def test_a_short_retry_after_is_waited_then_the_read_is_retried(
     emulator: Any, venue: str, faults: Faults, no_sleep: list[float]
 ) -> None:
-    connector = connect(emulator, venue)
-    connector.load_markets()
+    connector = loaded(emulator, venue)
     faults.set("rate_limit", venue=venue, endpoint=TICKER_ENDPOINTS[venue], retry_after=2, count=1)
 
     assert connector.fetch_ticker(SYMBOLS[venue]["spot"])["last"] > 0
@@ -365,8 +373,7 @@ def test_a_binance_418_ban_is_rate_limited_with_its_retry_after(
     emulator: Any, faults: Faults, no_sleep: list[float]
 ) -> None:
     require_venue(emulator, "binance")
-    connector = connect(emulator, "binance")
-    connector.load_markets()
+    connector = loaded(emulator, "binance")
     faults.set(
         "rate_limit", venue="binance", endpoint=TICKER_ENDPOINTS["binance"], status=418, retry_after=120
     )
@@ -380,8 +387,7 @@ def test_a_binance_418_ban_is_rate_limited_with_its_retry_after(
 def test_a_503_is_retried_then_succeeds(
     emulator: Any, venue: str, faults: Faults, no_sleep: list[float]
 ) -> None:
-    connector = connect(emulator, venue)
-    connector.load_markets()
+    connector = loaded(emulator, venue)
     faults.set("error", venue=venue, endpoint=TICKER_ENDPOINTS[venue], status=503, count=2)
 
     assert connector.fetch_ticker(SYMBOLS[venue]["spot"])["last"] > 0
@@ -391,8 +397,7 @@ def test_a_503_is_retried_then_succeeds(
 def test_a_503_that_persists_is_exchange_unavailable(
     emulator: Any, venue: str, faults: Faults, no_sleep: list[float]
 ) -> None:
-    connector = connect(emulator, venue)
-    connector.load_markets()
+    connector = loaded(emulator, venue)
     faults.set("error", venue=venue, endpoint=TICKER_ENDPOINTS[venue], status=503)
 
     with pytest.raises(ExchangeUnavailable):

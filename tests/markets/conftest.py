@@ -1,7 +1,7 @@
-"""Market-data test fixtures: one emulator for the session, an isolated cache per test, tokens.
+"""Market-data test fixtures: an isolated cache per test, tokens, the venues under test.
 
-Real CCXT talks to the emulator (``emulator.testing.running_emulator``); venues it does not
-serve yet are skipped with the reason computed from its ``/_emulator/health``.
+Real CCXT talks to the session's emulator (``emulator`` in tests/conftest.py, so markets
+load once per run); venues it does not serve yet are skipped, naming the ones it serves.
 """
 
 from __future__ import annotations
@@ -17,15 +17,6 @@ VENUES = ("binance", "okx", "bybit")
 SPOT = "BTC/USDT"
 SPOT2 = "ETH/USDT"
 SWAP = "BTC/USDT:USDT"
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[Any]:
-    """One emulator for the whole market-data suite (markets load once per session)."""
-    from emulator.testing import running_emulator
-
-    with running_emulator(seed=11) as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

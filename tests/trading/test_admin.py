@@ -49,16 +49,20 @@ def test_order_events_are_append_only(order):
         event.delete()
 
 
-def test_an_operator_sets_a_guard_and_it_is_audited(client, superuser, account):
+def add_guard(client, superuser, account, **fields):
+    """Submit the admin's "add trading guard" form as the superuser."""
     client.force_login(superuser)
-    response = client.post(
-        "/admin/trading/tradingguard/add/",
-        {
-            "account": account.pk,
-            "allowed_symbols": '["BTC/USDT", "ETH/USDT"]',
-            "max_notional": "1000",
-            "kill_switch": "on",
-        },
+    return client.post("/admin/trading/tradingguard/add/", {"account": account.pk, **fields})
+
+
+def test_an_operator_sets_a_guard_and_it_is_audited(client, superuser, account):
+    response = add_guard(
+        client,
+        superuser,
+        account,
+        allowed_symbols='["BTC/USDT", "ETH/USDT"]',
+        max_notional="1000",
+        kill_switch="on",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     guard = TradingGuard.objects.get(account=account)
@@ -70,15 +74,8 @@ def test_an_operator_sets_a_guard_and_it_is_audited(client, superuser, account):
 
 
 def test_a_guard_with_a_malformed_symbol_list_is_refused(client, superuser, account):
-    client.force_login(superuser)
-    response = client.post(
-        "/admin/trading/tradingguard/add/",
-        {
-            "account": account.pk,
-            "allowed_symbols": '{"not": "a list"}',
-            "max_notional": "",
-            "kill_switch": "",
-        },
+    response = add_guard(
+        client, superuser, account, allowed_symbols='{"not": "a list"}', max_notional="", kill_switch=""
     )
     assert response.status_code == 200 and b"errornote" in response.content
     assert not TradingGuard.objects.exists()
