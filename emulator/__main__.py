@@ -13,7 +13,7 @@ from emulator.server import EmulatorServer
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m emulator", description="Exchange emulator (Binance, ...)."
+        prog="python -m emulator", description="Exchange emulator (Binance, OKX, Bybit)."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8700, help="port (0: any free port; default 8700)")
@@ -24,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         type=Account.parse,
         metavar="KEY:SECRET[:PASS]",
-        help="add an API key (repeatable); it gets the default balance on every venue",
+        help="add an API key (repeatable) that may read and trade, with the default balance on every venue",
     )
     return parser.parse_args(argv)
 

@@ -4,10 +4,16 @@ An :class:`Account` is one API key (secret, optional passphrase). A key is valid
 emulator stands in for several exchanges at once and one demo key pair is the simplest thing for users; each
 venue still keeps its own :class:`Wallet` for that key (created on first use with the default balance), as
 separate exchanges would. OKX needs the passphrase; venues without one ignore it.
+
+Every key has permissions (:data:`PERMISSIONS`): ``read`` always, ``trade`` to place, cancel and change
+settings, ``withdraw``. Each venue refuses writes from a key without ``trade`` with its own answer and
+reports the permissions on its own endpoint (Binance ``apiRestrictions``, OKX ``account/config``, Bybit
+``query-api``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -26,6 +32,25 @@ FIXED_DEFAULTS = {
     "USDC": Decimal(100_000),
 }
 OTHER_ASSET_VALUE = Decimal(50_000)  # quote value of the default holding of every other listed currency
+
+PERMISSIONS = ("read", "trade", "withdraw")
+FULL = frozenset({"read", "trade"})  # what a key may do unless told otherwise (no withdrawals)
+
+
+def permissions_of(key: str, permissions: Iterable[str] | None = None) -> frozenset[str]:
+    """``permissions`` checked and with ``read`` added; ``None`` is ``read`` + ``trade``, except for the
+    older shorthand in the key's name: one containing ``readonly`` (or ``read-only``) is read-only, one
+    containing ``withdraw`` may also withdraw."""
+    if permissions is None:
+        lowered = key.lower()
+        if "readonly" in lowered or "read-only" in lowered:
+            return frozenset({"read"})
+        return FULL | {"withdraw"} if "withdraw" in lowered else FULL
+    given = {permissions} if isinstance(permissions, str) else set(permissions)
+    unknown = given - set(PERMISSIONS)
+    if unknown:
+        raise ValueError(f"unknown permissions {sorted(unknown)}; known: {list(PERMISSIONS)}")
+    return frozenset(given | {"read"})
 
 
 @dataclass
@@ -88,13 +113,26 @@ def default_balances(assets: set[str]) -> dict[str, Decimal]:
 
 @dataclass
 class Account:
-    """One API key. ``balances`` overrides the defaults for every venue (``None``: the defaults)."""
+    """One API key. ``balances`` overrides the defaults for every venue (``None``: the defaults);
+    ``permissions``: see :func:`permissions_of` (``None``: read and trade)."""
 
     key: str
     secret: str
     passphrase: str | None = None
     balances: dict[str, Decimal] | None = None
+    permissions: frozenset[str] | None = None
     wallets: dict[str, Wallet] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.permissions = permissions_of(self.key, self.permissions)
+
+    @property
+    def can_trade(self) -> bool:
+        return "trade" in (self.permissions or ())
+
+    @property
+    def can_withdraw(self) -> bool:
+        return "withdraw" in (self.permissions or ())
 
     def wallet(self, venue: str, assets: set[str]) -> Wallet:
         wallet = self.wallets.get(venue)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from emulator.accounts import Account, demo_accounts
+from emulator.accounts import Account, demo_accounts, permissions_of
 from emulator.engine import Engine
 from emulator.faults import FaultError, Faults
 from emulator.market import Market
@@ -206,10 +206,15 @@ class EmulatorServer:
         secret: str,
         passphrase: str | None = None,
         balances: dict[str, Decimal | int | str] | None = None,
+        permissions: Iterable[str] | None = None,
     ) -> Account:
-        """Register another key (valid on every venue). ``balances`` replaces the default balance."""
+        """Register another key (valid on every venue). ``balances`` replaces the default balance.
+        ``permissions``: any of ``"read"`` (always), ``"trade"``, ``"withdraw"``; ``None`` is
+        ``("read", "trade")`` (or read-only for a key whose name contains ``readonly``). ``("read",)`` makes a
+        read-only key: every venue refuses its writes with its own answer and reports it read-only."""
         parsed = {a: Decimal(str(v)) for a, v in balances.items()} if balances is not None else None
-        return self.call(self.engine.add_account, Account(key, secret, passphrase, parsed))
+        granted = permissions_of(key, permissions)
+        return self.call(self.engine.add_account, Account(key, secret, passphrase, parsed, granted))
 
     def configure(self, venue: str, **settings: Any) -> dict[str, Any]:
         """Change venue tunables (``adapter.settings``), e.g.

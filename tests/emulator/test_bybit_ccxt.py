@@ -282,8 +282,8 @@ def test_key_permissions_come_from_query_api(emulator, bybit):
     info = bybit.private_get_v5_user_query_api()["result"]
     assert info["readOnly"] == 0 and info["permissions"]["Spot"] == ["SpotTrade"]
     assert "Withdraw" not in info["permissions"]["Wallet"] and info["uta"] == 1
-    emulator.add_account("bybit-readonly-key", "s")
-    read_only = bybit_client(emulator, "bybit-readonly-key", "s").private_get_v5_user_query_api()["result"]
+    emulator.add_account("bybit-reading-key", "s", permissions=("read",))
+    read_only = bybit_client(emulator, "bybit-reading-key", "s").private_get_v5_user_query_api()["result"]
     assert read_only["readOnly"] == 1 and read_only["permissions"]["Spot"] == []
 
 

@@ -672,16 +672,19 @@ class BinanceFutures:
         }
 
     def restrictions(self, _section: Section, _params: Params, key: str | None) -> Any:
-        """``/sapi/v1/account/apiRestrictions``: what an emulator key may do (no withdrawals, as advised)."""
+        """``/sapi/v1/account/apiRestrictions``: what the key may do (its permissions; a read-only key may
+        only read)."""
+        assert key is not None
+        account = self.engine.accounts[key]
         return {
             "ipRestrict": False,
             "createTime": self.engine.started_ms,
             "enableReading": True,
-            "enableSpotAndMarginTrading": True,
-            "enableWithdrawals": False,
+            "enableSpotAndMarginTrading": account.can_trade,
+            "enableWithdrawals": account.can_withdraw,
             "enableInternalTransfer": False,
             "enableMargin": False,
-            "enableFutures": True,
+            "enableFutures": account.can_trade,
             "permitsUniversalTransfer": False,
             "enableVanillaOptions": False,
             "enableFixApiTrade": False,

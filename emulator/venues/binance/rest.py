@@ -167,6 +167,9 @@ class BinanceRest:
             try:
                 values = Params(request.query() + request.form())
                 key = self.authenticate(request, values) if signed else None
+                if key is not None and method != "GET" and not self.engine.accounts[key].can_trade:
+                    # What Binance answers a key without trading permission (read-only key).
+                    raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", status=401)
                 if strict:
                     values.check_known(accepted)
                 return json_response(handler(section, values, key))

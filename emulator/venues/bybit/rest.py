@@ -154,7 +154,7 @@ class BybitRest:
                     category = raw_category  # type: ignore[assignment]
                 key = self.authenticate(request) if signed else None
                 if key is not None and method == "POST":
-                    refuse_read_only(key)
+                    refuse_read_only(self.engine, key)
                 result = handler(params, key)
                 return json_response(envelope(result, self.engine.clock.now_ms()))
             except OrderRejected as rejected:
@@ -483,13 +483,12 @@ class BybitRest:
     # --- account ------------------------------------------------------------------------------------------
 
     def query_api(self, _params: Params, key: str | None) -> Any:
-        """The key's own description. Emulated keys may trade everything and read-only keys may not trade;
-        a key whose name contains ``readonly`` is read-only, one containing ``withdraw`` may also withdraw."""
+        """The key's own description, from its permissions (``server.add_account(..., permissions=)``)."""
         assert key is not None
-        lowered = key.lower()
-        read_only = is_read_only(key)
+        account = self.engine.accounts[key]
+        read_only = not account.can_trade
         wallet = ["AccountTransfer", "SubMemberTransfer"]
-        if "withdraw" in lowered:
+        if account.can_withdraw:
             wallet.append("Withdraw")
         trade = not read_only
         now = self.engine.clock.now_ms()
@@ -942,15 +941,9 @@ def _refuse_unemulated(params: Params, spot: bool) -> None:
         raise _not_emulated(spot, "timeInForce RPI is not emulated")
 
 
-def is_read_only(key: str) -> bool:
-    """Emulated keys whose name contains ``readonly`` (or ``read-only``) are read-only keys."""
-    lowered = key.lower()
-    return "readonly" in lowered or "read-only" in lowered
-
-
-def refuse_read_only(key: str) -> None:
+def refuse_read_only(engine: Engine, key: str) -> None:
     """Every POST (orders, cancels, position and account settings) needs a key that may trade."""
-    if is_read_only(key):
+    if not engine.accounts[key].can_trade:
         raise BybitError(10005, "Permission denied, please check your API key permissions.")
 
 

@@ -220,7 +220,7 @@ class BybitStreams:
         try:
             if key is None:
                 raise BybitError(10007, "User authentication failed.")
-            refuse_read_only(key)
+            refuse_read_only(self.engine, key)
             if op == "order.create":
                 reply["data"] = self.rest.create_order(params, key)
             elif op == "order.cancel":

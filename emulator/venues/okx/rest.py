@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from emulator.accounts import Account
 from emulator.catalogue import Instrument, Kind, load_json
 from emulator.engine import Engine
 from emulator.market import Market
@@ -113,6 +114,9 @@ class OkxRest:
         async def endpoint(request: VenueRequest) -> web.StreamResponse:
             try:
                 key = self.authenticate(request) if signed else None
+                if key is not None and method == "POST" and not self.engine.accounts[key].can_trade:
+                    # Every POST is a write; what OKX answers a read-only key.
+                    raise OkxError("50120", "API key doesn't have permission", status=401)
                 body: Any = None
                 if request.body:
                     try:
@@ -494,7 +498,7 @@ class OkxRest:
                 "mainUid": uid,
                 "mgnIsoMode": "automatic",
                 "opAuth": "0",
-                "perm": "read_only,trade",
+                "perm": perm(self.engine.accounts[call.key]),
                 "posMode": "long_short_mode"
                 if self.engine.derivatives(VENUE, call.key).hedged
                 else "net_mode",
@@ -848,3 +852,9 @@ def currency_chains(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
             )
         )
     return rows
+
+
+def perm(account: Account) -> str:
+    """``account/config`` ``perm``: ``read_only`` plus ``trade`` / ``withdraw`` when the key has them."""
+    granted = account.permissions or ()
+    return ",".join(["read_only"] + [p for p in ("trade", "withdraw") if p in granted])
