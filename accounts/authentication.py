@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import authentication, exceptions
 
@@ -26,7 +26,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not key or " " in key:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'")
         try:
-            token = ApiToken.objects.get_from_key(key)
+            token = cast(ApiToken, ApiToken.objects.get_from_key(key))
         except ApiToken.DoesNotExist:
             token = None
         # get_from_key excludes revoked tokens and checks the hash; expiry and the user are ours.

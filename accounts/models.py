@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+from rest_framework_api_key.models import AbstractAPIKey
 
 from accounts.fields import SecretCharField
 from connectors.environments import Environment
@@ -70,11 +70,6 @@ class ExchangeAccount(models.Model):
         return f"****{self.api_key_hint}" if self.api_key_hint else ""
 
 
-class ApiTokenManager(BaseAPIKeyManager):
-    def usable(self) -> models.QuerySet[ApiToken]:
-        return self.get_usable_keys()
-
-
 class ApiToken(AbstractAPIKey):
     """A bearer token for internal tools: SHA-512 hashed at rest, shown once at creation.
 
@@ -87,8 +82,6 @@ class ApiToken(AbstractAPIKey):
     scopes = models.JSONField(default=list, help_text="Any of: " + ", ".join(SCOPES))
     accounts = models.ManyToManyField(ExchangeAccount, blank=True, related_name="granted_tokens")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    objects = ApiTokenManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API token"

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -197,9 +197,10 @@ def token_issue(
     """Create a token and return it with its plaintext, which is shown once and never stored."""
     token = ApiToken(user=user, name=name, scopes=sorted(set(scopes)), expiry_date=expires_at)
     token.full_clean(exclude=["id", "prefix", "hashed_key"])
-    token, plaintext = ApiToken.objects.create_key(
+    created, plaintext = ApiToken.objects.create_key(
         user=user, name=name, scopes=token.scopes, expiry_date=expires_at
     )
+    token = cast(ApiToken, created)
     granted = list(accounts)
     token.accounts.set(granted)
     audit_record(

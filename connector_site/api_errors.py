@@ -96,7 +96,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             code = "invalid_input"
         return Response(error_body(code, message, field), status=exc.status_code, headers=headers)
 
-    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
     return Response(error_body(str(code), str(exc.detail)), status=exc.status_code, headers=headers)
 
 

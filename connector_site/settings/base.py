@@ -6,6 +6,7 @@ the ones that have no safe default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
@@ -21,7 +22,7 @@ if (BASE_DIR / ".env").exists():
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 
-def _generated_once(name: str, make: callable) -> str:  # type: ignore[valid-type]
+def _generated_once(name: str, make: Callable[[], str]) -> str:
     """Read a value kept in ``var/``, creating it on first use (embedded default only)."""
     path = VAR_DIR / name
     if not path.exists():

@@ -14,11 +14,11 @@ if _missing:
     raise ImproperlyConfigured("Production settings need these environment variables: " + ", ".join(_missing))
 
 from .base import *  # noqa: E402, F403
-from .base import BASE_DIR, STORAGES, env  # noqa: E402
+from .base import BASE_DIR, LOGGING, STORAGES, env  # noqa: E402
 
 DEBUG = False
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
-LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # type: ignore[index]
 MARKET_DATA_ENVIRONMENT = env.str("MARKET_DATA_ENVIRONMENT", default="live")
 
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
