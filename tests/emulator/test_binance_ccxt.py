@@ -11,7 +11,10 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from tests.emulator.conftest import DEMO_KEY, DEMO_SECRET, point_at
+from emulator.accounts import DEMO_CREDENTIALS
+from tests.emulator.clients import client, point_at
+
+DEMO_KEY, DEMO_SECRET, _ = DEMO_CREDENTIALS["binance"]
 
 
 def test_load_markets_with_credentials_serves_spot_futures_and_currencies(emulator):
@@ -112,10 +115,9 @@ def test_duplicate_client_order_id_of_an_open_order_is_rejected(binance):
         binance.create_order("BTC/USDT", "limit", "buy", 0.01, 20_000, params)
 
 
-def test_wrong_key_or_secret_raises_authentication_error(emulator, binance_markets):
+def test_wrong_key_or_secret_raises_authentication_error(emulator):
     for key, secret in (("no-such-key", "x"), (DEMO_KEY, "wrong-secret")):
-        exchange = point_at(ccxt.binance({"apiKey": key, "secret": secret}), emulator)
-        exchange.set_markets(list(binance_markets.values()))
+        exchange = client(emulator, "binance", key, secret)
         with pytest.raises(ccxt.AuthenticationError):
             exchange.fetch_balance()
 
@@ -175,16 +177,12 @@ def test_counters_count_requests_per_endpoint_and_orders_per_key(emulator, binan
     assert emulator.stats.requests_by_key[credentials[0]] == 1
 
 
-async def test_async_support_client_trades_like_the_sync_one(emulator, binance_markets, credentials):
-    exchange = point_at(ccxt_async.binance({"apiKey": credentials[0], "secret": credentials[1]}), emulator)
-    try:
-        exchange.set_markets(list(binance_markets.values()))
-        assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
-        assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
-        order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
-        assert (await exchange.fetch_balance())["ETH"]["used"] == 1
-        assert (await exchange.cancel_order(order["id"], "ETH/USDT"))["status"] == "canceled"
-        with pytest.raises(ccxt.OrderNotFound):
-            await exchange.fetch_order("42", "ETH/USDT")
-    finally:
-        await exchange.close()
+async def test_async_support_client_trades_like_the_sync_one(async_clients, credentials):
+    exchange = async_clients("binance", *credentials, module=ccxt_async)
+    assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
+    assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
+    order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
+    assert (await exchange.fetch_balance())["ETH"]["used"] == 1
+    assert (await exchange.cancel_order(order["id"], "ETH/USDT"))["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        await exchange.fetch_order("42", "ETH/USDT")

@@ -7,8 +7,6 @@ import time
 import ccxt
 import pytest
 
-from tests.emulator.conftest import point_at
-
 PERP = "BTC/USDT:USDT"
 INVERSE = "BTC/USD:BTC"
 
@@ -18,11 +16,8 @@ INVERSE = "BTC/USD:BTC"
 
 
 @pytest.fixture
-def futures(emulator, binance_markets, credentials) -> ccxt.binance:
-    key, secret = credentials
-    exchange = point_at(ccxt.binance({"apiKey": key, "secret": secret}), emulator)
-    exchange.set_markets(list(binance_markets.values()))
-    return exchange
+def futures(binance) -> ccxt.binance:
+    return binance
 
 
 def position(exchange: ccxt.binance, symbol: str = PERP) -> dict:

@@ -1,33 +1,22 @@
-"""The emulator against CCXT's recorded Binance payloads (emulator/data/ccxt-static).
-
-* Shape: for every recorded response whose endpoint the emulator serves, CCXT makes the same call against
-  the emulator and the raw answer must have the recorded field names with the same JSON types, recursively.
-* Replay: every recorded request (exact URL and body CCXT sends) to a served endpoint is sent again (re-signed
-  with a fresh timestamp) and must be understood: no 404 and no parameter-level error.
+"""The emulator against CCXT's recorded Binance payloads: the recorded shapes and the request replay of
+``tests/emulator/recorded.py``.
 
 Cases the emulator does not serve are listed explicitly below, so a change in coverage shows up as a diff.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import time
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
-import ccxt
-import orjson
 import pytest
 
-from emulator.catalogue import load_json
-from tests.emulator.conftest import point_at
-
-RESPONSES = load_json("response", "binance")["methods"]
-REQUESTS = load_json("request", "binance")["methods"]
+from emulator.routing import Route
+from tests.emulator import recorded
+from tests.emulator.clients import client
 
 # Recorded cases whose endpoint the emulator does not serve (COIN-M balance, portfolio margin, wallet
 # history, convert, options, algo orders): method#case-index.
@@ -63,43 +52,9 @@ SUBSTITUTED = {
 }
 
 
-def shape_mismatches(recorded: Any, ours: Any, path: str = "$") -> list[str]:
-    """Where ``ours`` lacks a recorded field or has another JSON type. CCXT's recordings store some integers
-    (ids, times) as digit strings where Binance sends numbers, so a digit string matches an int."""
-    if recorded is None:
-        return []
-    if isinstance(recorded, dict):
-        if not isinstance(ours, dict):
-            return [f"{path}: object expected, got {type(ours).__name__}"]
-        problems = [f"{path}.{k}: missing" for k in recorded if k not in ours]
-        for key in recorded.keys() & ours.keys():
-            problems += shape_mismatches(recorded[key], ours[key], f"{path}.{key}")
-        return problems
-    if isinstance(recorded, list):
-        if not isinstance(ours, list):
-            return [f"{path}: array expected, got {type(ours).__name__}"]
-        if recorded and not ours:
-            return [f"{path}: empty array, nothing to compare"]
-        return shape_mismatches(recorded[0], ours[0], f"{path}[0]") if recorded else []
-    if isinstance(recorded, bool) or isinstance(ours, bool):
-        return [] if type(recorded) is type(ours) else [f"{path}: {type(recorded).__name__} expected"]
-    if isinstance(recorded, str) and isinstance(ours, int) and recorded.lstrip("-").isdigit():
-        return []
-    if isinstance(recorded, int | float) and isinstance(ours, int | float):
-        return []
-    return (
-        []
-        if type(recorded) is type(ours)
-        else [f"{path}: {type(recorded).__name__} expected, got {type(ours).__name__} ({ours!r})"]
-    )
-
-
 @pytest.fixture
-def recording_client(emulator, binance_markets, credentials):
-    exchange = point_at(
-        ccxt.binance({"apiKey": credentials[0], "secret": credentials[1], "enableRateLimit": False}), emulator
-    )
-    exchange.set_markets(list(binance_markets.values()))
+def recording_client(emulator, credentials):
+    exchange = client(emulator, "binance", *credentials)
     exchange.create_order("LTC/USDT", "market", "buy", 1)  # a closed order and a fill
     exchange.create_order("LTC/USDT", "limit", "buy", 0.5, 50)  # an open order
     exchange.create_order("BTC/USDT:USDT", "market", "buy", 0.01)  # a position and a futures fill
@@ -111,46 +66,22 @@ def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_clien
     exchange = recording_client
     closed_id = exchange.fetch_closed_orders("LTC/USDT")[0]["id"]
     open_futures_id = exchange.fetch_open_orders("LTC/USDT:USDT")[0]["id"]
-    unserved, compared, problems = set(), [], {}
-    for method, cases in RESPONSES.items():
-        for index, case in enumerate(cases):
-            name = f"{method}#{index}"
-            args = list(case["input"])
-            if name == "createOrder#0":
-                args[0] = "LTC/USDT"
-            elif name == "fetchOrder#0":
-                args[0] = closed_id
-            elif name == "fetchOpenOrder#0":
-                args[0] = open_futures_id
-            exchange.last_request_url = None
-            with contextlib.suppress(ccxt.BaseError, TypeError):
-                getattr(exchange, method)(*args)
-            url = exchange.last_request_url
-            parts = urlsplit(url or "")
-            host, _, path = parts.path.lstrip("/").partition("/")
-            method_http = "GET"
-            route = None
-            for method_http in ("GET", "POST", "DELETE", "PUT"):
-                route = emulator.router.resolve(host, method_http, "/" + path)
-                if route is not None:
-                    break
-            if url is None or route is None:
-                unserved.add(name)
-                continue
-            compared.append(name)
-            mismatch = shape_mismatches(case["httpResponse"], orjson.loads(exchange.last_http_response))
-            if mismatch:
-                problems[name] = mismatch
-    print(
-        "compared:",
-        sorted(compared),
-        "\nno served endpoint:",
-        sorted(unserved),
-        "\nsubstituted:",
-        SUBSTITUTED,
-    )
+
+    def arguments(name: str, case: dict[str, Any]) -> list[Any]:
+        args = list(case["input"])
+        if name == "createOrder#0":
+            args[0] = "LTC/USDT"
+        elif name == "fetchOrder#0":
+            args[0] = closed_id
+        elif name == "fetchOpenOrder#0":
+            args[0] = open_futures_id
+        return args
+
+    answers, unserved = recorded.call_recorded(emulator, exchange, "binance", arguments)
+    problems = recorded.compare(answers)
+    recorded.report_shapes(answers, unserved, SUBSTITUTED)
     assert unserved == UNSERVED_RESPONSES
-    assert len(compared) == 20
+    assert len(answers) == 20
     assert problems == {}
 
 
@@ -172,44 +103,31 @@ def _resign(query: str, secret: str) -> str:
     return signed + "&signature=" + hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
 
 
+# Parameter-level errors mean the emulator did not understand the request; business answers (unknown order,
+# unlisted symbol, unsupported order type, filters) are fine.
+NOT_UNDERSTOOD = {-1100, -1101, -1102, -1104, -1106, -1022, -2014, -2015}
+
+
 def test_recorded_requests_to_served_endpoints_are_understood(emulator, credentials):
     key, secret = credentials
-    replayed, skipped, failures = [], set(), {}
-    for method, cases in REQUESTS.items():
-        for index, case in enumerate(cases):
-            url, body = urlsplit(case["url"]), case.get("output")
-            http_method = _method_of(method, body)
-            route = emulator.router.resolve(url.netloc, http_method, url.path)
-            if route is None:
-                skipped.add(f"{http_method} {url.netloc}{url.path}")
-                continue
-            signed = route.options.get("signed")
-            query, data = url.query, body
-            if signed:
-                if data is not None:
-                    data = _resign(data, secret)
-                else:
-                    query = _resign(query, secret)
-            request = urllib.request.Request(
-                f"{emulator.url}/{url.netloc}{url.path}" + (f"?{query}" if query else ""),
-                data=data.encode() if data is not None else None,
-                method=http_method,
-                headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status, answer = response.status, orjson.loads(response.read())
-            except urllib.error.HTTPError as error:
-                status, answer = error.code, orjson.loads(error.read())
-            replayed.append(f"{method}#{index}")
-            code = answer.get("code") if isinstance(answer, dict) else None
-            # Parameter-level errors mean the emulator did not understand the request; business answers
-            # (unknown order, unlisted symbol, unsupported order type, filters) are fine.
-            if status == 404 or code in (-1100, -1101, -1102, -1104, -1106, -1022, -2014, -2015):
-                failures[f"{method}#{index}"] = (status, answer)
-    print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
+
+    def prepare(route: Route, _method: str, url: SplitResult, body: str | None) -> recorded.Prepared:
+        query, data = url.query, body
+        if route.options.get("signed"):
+            if data is not None:
+                data = _resign(data, secret)
+            else:
+                query = _resign(query, secret)
+        return query, data, {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
+
+    replies, skipped = recorded.replay_recorded(emulator, "binance", _method_of, prepare)
+    failures = {
+        name: (status, answer)
+        for name, (status, answer) in replies.items()
+        if status == 404 or (isinstance(answer, dict) and answer.get("code") in NOT_UNDERSTOOD)
+    }
     assert failures == {}
-    assert len(replayed) == 100
+    assert len(replies) == 100
     out_of_scope = {e for e in skipped if _out_of_scope(e)}
     assert skipped - out_of_scope == UNSERVED_REQUEST_ENDPOINTS
 

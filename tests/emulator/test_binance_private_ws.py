@@ -7,21 +7,16 @@ import json
 
 import aiohttp
 import ccxt
-import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.emulator.conftest import point_at
+from tests.emulator.clients import until, ws_url
 
 PERP = "BTC/USDT:USDT"
 
 
 @pytest.fixture
-async def pro(emulator, binance_markets, credentials):
-    key, secret = credentials
-    exchange = point_at(ccxt_pro.binance({"apiKey": key, "secret": secret}), emulator)
-    exchange.set_markets(list(binance_markets.values()))
-    yield exchange
-    await exchange.close()
+async def pro(async_clients, credentials):
+    return async_clients("binance", *credentials)
 
 
 @pytest.fixture
@@ -29,14 +24,6 @@ def short_listen_keys(emulator):
     previous = emulator.configure("binance", listen_key_ttl_ms=1200)
     yield
     emulator.configure("binance", **previous)
-
-
-async def until(watch, predicate, seconds: float = 10):
-    async with asyncio.timeout(seconds):
-        while True:
-            value = await watch()
-            if predicate(value):
-                return value
 
 
 async def test_watch_orders_receives_a_new_spot_order_and_its_fill(pro, emulator, held_market):
@@ -92,7 +79,7 @@ async def test_futures_orders_and_positions_arrive_on_the_listen_key_stream(pro,
 
 async def test_a_listen_key_that_is_not_kept_alive_expires_on_the_stream(emulator, pro, short_listen_keys):
     listen_key = (await pro.fapiPrivatePostListenKey())["listenKey"]
-    url = emulator.url.replace("http://", "ws://") + f"/fstream.binance.com/ws/{listen_key}"
+    url = ws_url(emulator, f"/fstream.binance.com/ws/{listen_key}")
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await asyncio.sleep(0.6)
         await pro.fapiPrivatePutListenKey()  # a keep-alive pushes the expiry out
@@ -109,7 +96,7 @@ async def test_a_listen_key_that_is_not_kept_alive_expires_on_the_stream(emulato
 
 async def test_a_spot_listen_key_stream_carries_execution_reports(emulator, pro):
     listen_key = (await pro.publicPostUserDataStream())["listenKey"]
-    url = emulator.url.replace("http://", "ws://") + f"/stream.binance.com/ws/{listen_key}"
+    url = ws_url(emulator, f"/stream.binance.com/ws/{listen_key}")
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await asyncio.sleep(0.2)
         await pro.create_order("BTC/USDT", "market", "sell", 0.01)
@@ -122,19 +109,12 @@ async def test_a_spot_listen_key_stream_carries_execution_reports(emulator, pro)
     await pro.publicDeleteUserDataStream({"listenKey": listen_key})
 
 
-async def test_a_wrong_secret_on_the_websocket_api_is_an_authentication_error(emulator, binance_markets):
-    exchange = point_at(
-        ccxt_pro.binance({"apiKey": "emulator-binance-demo-key", "secret": "wrong"}), emulator
-    )
-    exchange.set_markets(list(binance_markets.values()))
-    try:
-        # Binance answers {"status": 400, "error": {"code": -1022, ...}}: CCXT 4.5.90 raises an
-        # AuthenticationError,
-        # then its cleanup of the failed subscription raises KeyError('spot') on top of it.
-        with pytest.raises((ccxt.AuthenticationError, KeyError)) as caught:
-            async with asyncio.timeout(5):
-                await exchange.watch_balance()
-        chain = [caught.value, caught.value.__context__]
-        assert any(isinstance(e, ccxt.AuthenticationError) and "-1022" in str(e) for e in chain)
-    finally:
-        await exchange.close()
+async def test_a_wrong_secret_on_the_websocket_api_is_an_authentication_error(async_clients):
+    exchange = async_clients("binance", "emulator-binance-demo-key", "wrong")
+    # Binance answers {"status": 400, "error": {"code": -1022, ...}}: CCXT 4.5.90 raises an
+    # AuthenticationError, then its cleanup of the failed subscription raises KeyError('spot') on top of it.
+    with pytest.raises((ccxt.AuthenticationError, KeyError)) as caught:
+        async with asyncio.timeout(5):
+            await exchange.watch_balance()
+    chain = [caught.value, caught.value.__context__]
+    assert any(isinstance(e, ccxt.AuthenticationError) and "-1022" in str(e) for e in chain)

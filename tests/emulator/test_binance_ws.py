@@ -6,33 +6,19 @@ import asyncio
 import time
 
 import aiohttp
-import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.emulator.conftest import point_at
+from tests.emulator.clients import distinct, ws_url
 
 
 @pytest.fixture
-async def pro(emulator, binance_markets):
-    exchange = point_at(ccxt_pro.binance(), emulator)
-    exchange.set_markets(list(binance_markets.values()))
-    yield exchange
-    await exchange.close()
-
-
-async def _distinct(watch, count: int = 2, key=lambda x: x) -> list:
-    seen: list = []
-    async with asyncio.timeout(15):
-        while len(seen) < count:
-            value = key(await watch())
-            if not seen or value != seen[-1]:
-                seen.append(value)
-    return seen
+async def pro(async_clients):
+    return async_clients("binance")
 
 
 async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
     now_us = time.time() * 1_000_000
-    updates = await _distinct(
+    updates = await distinct(
         lambda: pro.watch_ticker("BTC/USDT"), key=lambda t: (t["timestamp"], t["info"]["emitUs"])
     )
     assert all(abs(emit - now_us) < 60_000_000 for _, emit in updates)
@@ -43,26 +29,24 @@ async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
 
 
 async def test_watch_order_book_syncs_with_the_rest_snapshot_and_follows_diffs(pro):
-    nonces = await _distinct(lambda: pro.watch_order_book("BTC/USDT"), count=3, key=lambda b: b["nonce"])
+    nonces = await distinct(lambda: pro.watch_order_book("BTC/USDT"), count=3, key=lambda b: b["nonce"])
     book = await pro.watch_order_book("BTC/USDT")
     assert nonces == sorted(nonces) and book["bids"][0][0] < book["asks"][0][0]
-    futures = await _distinct(
-        lambda: pro.watch_order_book("BTC/USDT:USDT"), count=2, key=lambda b: b["nonce"]
-    )
+    futures = await distinct(lambda: pro.watch_order_book("BTC/USDT:USDT"), count=2, key=lambda b: b["nonce"])
     assert futures[1] > futures[0]
 
 
 async def test_watch_trades_and_ohlcv_receive_live_updates(pro):
-    trades = await _distinct(lambda: pro.watch_trades("BTC/USDT"), key=lambda ts: ts[-1]["id"])
+    trades = await distinct(lambda: pro.watch_trades("BTC/USDT"), key=lambda ts: ts[-1]["id"])
     assert len(trades) == 2
     last = (await pro.watch_trades("BTC/USDT"))[-1]
     assert "emitUs" in last["info"]
-    candles = await _distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
+    candles = await distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
     assert candles[0][0] <= candles[1][0]
 
 
 async def test_raw_streams_carry_emit_stamps_and_follow_the_subscribe_protocol(emulator):
-    url = emulator.url.replace("http://", "ws://") + "/stream.binance.com/stream?streams=btcusdt@depth@100ms"
+    url = ws_url(emulator, "/stream.binance.com/stream?streams=btcusdt@depth@100ms")
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_json(
             {"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", "btcusdt@bookTicker"], "id": 7}
@@ -89,7 +73,7 @@ async def test_raw_streams_carry_emit_stamps_and_follow_the_subscribe_protocol(e
 
 
 async def test_futures_depth_diffs_chain_through_pu(emulator):
-    url = emulator.url.replace("http://", "ws://") + "/fstream.binance.com/ws/btcusdt@depth@100ms"
+    url = ws_url(emulator, "/fstream.binance.com/ws/btcusdt@depth@100ms")
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         async with asyncio.timeout(10):
             first, second = await ws.receive_json(), await ws.receive_json()

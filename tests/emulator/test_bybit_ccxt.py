@@ -4,69 +4,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from connectors.emulator_urls import repoint_url_tree
 from emulator.accounts import DEMO_CREDENTIALS
-from emulator.server import EmulatorServer
-from tests.emulator.conftest import point_at
+from tests.emulator.clients import client, point_at
 
 BYBIT_KEY, BYBIT_SECRET, _ = DEMO_CREDENTIALS["bybit"]
-_keys = itertools.count(1)
-
-
-@cache
-def _markets(url: str) -> tuple[dict[str, Any], ...]:
-    exchange = ccxt.bybit({"enableRateLimit": False})
-    exchange.urls["api"] = repoint_url_tree(exchange.urls["api"], url)
-    return tuple(exchange.load_markets().values())
-
-
-def bybit_markets(server: EmulatorServer) -> list[dict[str, Any]]:
-    """Markets loaded once per emulator through the emulator itself (load_markets is tested separately)."""
-    return list(_markets(server.url))
-
-
-def bybit_client(server: EmulatorServer, key: str, secret: str, module: Any = ccxt) -> Any:
-    # CCXT throttles Bybit's public endpoints to 10/s (cost 5 x 20 ms); the emulator needs no protection.
-    exchange = point_at(module.bybit({"apiKey": key, "secret": secret, "enableRateLimit": False}), server)
-    exchange.set_markets(bybit_markets(server))
-    return exchange
-
-
-@pytest.fixture
-def bybit_credentials(emulator: EmulatorServer) -> tuple[str, str]:
-    key, secret = f"bybit-test-key-{next(_keys)}", "bybit-test-secret"
-    emulator.add_account(key, secret)
-    return key, secret
-
-
-@pytest.fixture
-def bybit(emulator: EmulatorServer, bybit_credentials: tuple[str, str]) -> ccxt.bybit:
-    """A sync CCXT bybit client with its own key, markets preloaded."""
-    return bybit_client(emulator, *bybit_credentials)
-
-
-@pytest.fixture
-def held_bybit(emulator: EmulatorServer) -> Iterator[Callable[[str, str], Any]]:
-    held = []
-
-    def hold(symbol: str, price: str) -> Any:
-        control = emulator.market("bybit", symbol)
-        control.set_price(price, hold=True)
-        held.append(control)
-        return control
-
-    yield hold
-    for control in held:
-        control.release()
 
 
 def test_load_markets_without_options_serves_every_category_and_the_currencies(emulator):
@@ -225,7 +173,7 @@ def test_duplicate_client_order_id_of_an_open_order_is_rejected(bybit):
 
 def test_wrong_key_or_secret_raises_authentication_error(emulator):
     for key, secret, code in (("no-such-key", "x", "10003"), (BYBIT_KEY, "wrong-secret", "10004")):
-        exchange = bybit_client(emulator, key, secret)
+        exchange = client(emulator, "bybit", key, secret)
         with pytest.raises(ccxt.AuthenticationError, match=code):
             exchange.fetch_balance()
 
@@ -283,7 +231,7 @@ def test_key_permissions_come_from_query_api(emulator, bybit):
     assert info["readOnly"] == 0 and info["permissions"]["Spot"] == ["SpotTrade"]
     assert "Withdraw" not in info["permissions"]["Wallet"] and info["uta"] == 1
     emulator.add_account("bybit-reading-key", "s", permissions=("read",))
-    read_only = bybit_client(emulator, "bybit-reading-key", "s").private_get_v5_user_query_api()["result"]
+    read_only = client(emulator, "bybit", "bybit-reading-key", "s").private_get_v5_user_query_api()["result"]
     assert read_only["readOnly"] == 1 and read_only["permissions"]["Spot"] == []
 
 
@@ -298,15 +246,12 @@ def test_counters_count_requests_per_endpoint_and_orders_per_key(emulator, bybit
     assert emulator.stats.requests_by_key[bybit_credentials[0]] == 3
 
 
-async def test_async_support_client_trades_like_the_sync_one(emulator, bybit_credentials):
-    exchange = bybit_client(emulator, *bybit_credentials, module=ccxt_async)
-    try:
-        assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
-        assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
-        order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
-        assert (await exchange.fetch_balance())["ETH"]["used"] == 1
-        assert (await exchange.cancel_order(order["id"], "ETH/USDT"))["id"] == order["id"]
-        with pytest.raises(ccxt.OrderNotFound):
-            await exchange.fetch_order("42", "ETH/USDT", {"acknowledged": True})
-    finally:
-        await exchange.close()
+async def test_async_support_client_trades_like_the_sync_one(async_clients, bybit_credentials):
+    exchange = async_clients("bybit", *bybit_credentials, module=ccxt_async)
+    assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
+    assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
+    order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
+    assert (await exchange.fetch_balance())["ETH"]["used"] == 1
+    assert (await exchange.cancel_order(order["id"], "ETH/USDT"))["id"] == order["id"]
+    with pytest.raises(ccxt.OrderNotFound):
+        await exchange.fetch_order("42", "ETH/USDT", {"acknowledged": True})

@@ -9,16 +9,9 @@ import time
 from typing import Any
 
 import ccxt
-import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.emulator import test_bybit_ccxt
-from tests.emulator.test_bybit_ccxt import bybit_client
-
-# the fixtures of the Bybit CCXT tests: a fresh key with markets preloaded, held prices
-bybit = test_bybit_ccxt.bybit
-bybit_credentials = test_bybit_ccxt.bybit_credentials
-held_bybit = test_bybit_ccxt.held_bybit
+from tests.emulator.clients import client
 
 PERP = "BTC/USDT:USDT"
 INVERSE = "BTC/USD:BTC"
@@ -256,55 +249,52 @@ def test_linear_orders_rest_are_listed_and_cancelled(bybit, emulator):
 
 
 async def test_private_streams_push_the_order_its_fill_the_position_and_the_wallet(
-    emulator, bybit_credentials, held_bybit
+    emulator, async_clients, bybit_credentials, held_bybit
 ):
     held_bybit(PERP, "60000")
     key, secret = bybit_credentials
-    pro = bybit_client(emulator, key, secret, module=ccxt_pro)
-    try:
-        assert await pro.watch_positions() == []  # the REST snapshot (linear and inverse)
-        orders = asyncio.ensure_future(pro.watch_orders(PERP))
-        await asyncio.sleep(0.3)
-        placed = await pro.create_order(PERP, "limit", "buy", 0.01, 59_000, {"clientOrderId": "ws-lin-1"})
-        async with asyncio.timeout(10):
-            pushed = (await orders)[-1]
-        assert pushed["id"] == placed["id"] and pushed["status"] == "open"
-        assert pushed["clientOrderId"] == "ws-lin-1"
+    pro = async_clients("bybit", key, secret)
+    assert await pro.watch_positions() == []  # the REST snapshot (linear and inverse)
+    orders = asyncio.ensure_future(pro.watch_orders(PERP))
+    await asyncio.sleep(0.3)
+    placed = await pro.create_order(PERP, "limit", "buy", 0.01, 59_000, {"clientOrderId": "ws-lin-1"})
+    async with asyncio.timeout(10):
+        pushed = (await orders)[-1]
+    assert pushed["id"] == placed["id"] and pushed["status"] == "open"
+    assert pushed["clientOrderId"] == "ws-lin-1"
 
-        positions = asyncio.ensure_future(pro.watch_positions([PERP]))
-        balance = asyncio.ensure_future(pro.watch_balance())
-        await asyncio.sleep(0.3)
-        emulator.market("bybit", PERP).set_price("58900", hold=True)  # the book crosses the resting buy
-        async with asyncio.timeout(10):
+    positions = asyncio.ensure_future(pro.watch_positions([PERP]))
+    balance = asyncio.ensure_future(pro.watch_balance())
+    await asyncio.sleep(0.3)
+    emulator.market("bybit", PERP).set_price("58900", hold=True)  # the book crosses the resting buy
+    async with asyncio.timeout(10):
+        filled = await pro.watch_orders(PERP)
+        while filled[-1]["status"] != "closed":
             filled = await pro.watch_orders(PERP)
-            while filled[-1]["status"] != "closed":
-                filled = await pro.watch_orders(PERP)
-            moved = (await positions)[-1]
-            wallet = await balance
-        assert filled[-1]["id"] == placed["id"] and filled[-1]["filled"] == 0.01
-        assert moved["symbol"] == PERP and moved["side"] == "long" and moved["contracts"] == 0.01
-        assert moved["entryPrice"] == 59_000
-        # ccxt.pro takes "used" from "locked" (spot orders) when present; the margin is in totalPositionIM
-        usdt = next(c for c in wallet["info"][0]["coin"] if c["coin"] == "USDT")
-        assert float(usdt["totalPositionIM"]) == pytest.approx(59_000 * 0.01 / 20)  # default leverage 20
+        moved = (await positions)[-1]
+        wallet = await balance
+    assert filled[-1]["id"] == placed["id"] and filled[-1]["filled"] == 0.01
+    assert moved["symbol"] == PERP and moved["side"] == "long" and moved["contracts"] == 0.01
+    assert moved["entryPrice"] == 59_000
+    # ccxt.pro takes "used" from "locked" (spot orders) when present; the margin is in totalPositionIM
+    usdt = next(c for c in wallet["info"][0]["coin"] if c["coin"] == "USDT")
+    assert float(usdt["totalPositionIM"]) == pytest.approx(59_000 * 0.01 / 20)  # default leverage 20
 
-        async def pushed_when(change, condition) -> dict[str, Any]:
-            watching = asyncio.ensure_future(pro.watch_positions([PERP]))
-            await asyncio.sleep(0.2)
-            change()
-            async with asyncio.timeout(10):
-                pushed = (await watching)[-1]
-                while not condition(pushed):
-                    pushed = (await pro.watch_positions([PERP]))[-1]
-            return pushed
+    async def pushed_when(change, condition) -> dict[str, Any]:
+        watching = asyncio.ensure_future(pro.watch_positions([PERP]))
+        await asyncio.sleep(0.2)
+        change()
+        async with asyncio.timeout(10):
+            pushed = (await watching)[-1]
+            while not condition(pushed):
+                pushed = (await pro.watch_positions([PERP]))[-1]
+        return pushed
 
-        paid = moved["info"]["cumRealisedPnl"]
-        await pushed_when(  # funding moves the position's realised PnL
-            lambda: emulator.apply_funding("bybit"), lambda p: p["info"]["cumRealisedPnl"] != paid
-        )
-        rest = bybit_client(emulator, key, secret)
-        await pushed_when(  # TP/SL changes are pushed too
-            lambda: trading_stop(rest, takeProfit=70000), lambda p: p["takeProfitPrice"] == 70000
-        )
-    finally:
-        await pro.close()
+    paid = moved["info"]["cumRealisedPnl"]
+    await pushed_when(  # funding moves the position's realised PnL
+        lambda: emulator.apply_funding("bybit"), lambda p: p["info"]["cumRealisedPnl"] != paid
+    )
+    rest = client(emulator, "bybit", key, secret)
+    await pushed_when(  # TP/SL changes are pushed too
+        lambda: trading_stop(rest, takeProfit=70000), lambda p: p["takeProfitPrice"] == 70000
+    )

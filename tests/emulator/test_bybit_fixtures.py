@@ -1,34 +1,22 @@
-"""The emulator against CCXT's recorded Bybit payloads (emulator/data/ccxt-static).
-
-* Shape: for every recorded response whose endpoint the emulator serves, CCXT makes the same call against
-  the emulator and the raw answer must have the recorded field names with the same JSON types, recursively.
-* Replay: every recorded request (exact URL and JSON body CCXT sends) to a served endpoint is sent again
-  (re-signed with a fresh timestamp) and must be understood: no 404 and no parameter or signature error.
+"""The emulator against CCXT's recorded Bybit payloads: the recorded shapes and the request replay (JSON
+bodies, re-signed with a fresh timestamp; no parameter or signature error) of ``tests/emulator/recorded.py``.
 
 Cases the emulator does not serve are listed explicitly below, so a change in coverage shows up as a diff.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import time
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult
 
-import ccxt
-import orjson
 import pytest
 
-from emulator.catalogue import load_json
-from tests.emulator.test_binance_fixtures import shape_mismatches
-from tests.emulator.test_bybit_ccxt import bybit_client
-
-RESPONSES = load_json("response", "bybit")["methods"]
-REQUESTS = load_json("request", "bybit")["methods"]
+from emulator.routing import Route
+from tests.emulator import recorded
+from tests.emulator.clients import client, fresh_key
 
 # Recorded cases whose endpoint the emulator does not serve: amend, open interest, transfers, closed PnL,
 # margin loans (method#case-index).
@@ -60,17 +48,9 @@ ADDED_BY_CCXT = {"nextPageCursor", "timestamp"}
 
 
 @pytest.fixture
-def replay_key(emulator) -> tuple[str, str]:
-    key, secret = "bybit-replay-key", "bybit-replay-secret"
-    emulator.add_account(key, secret)
-    return key, secret
-
-
-@pytest.fixture
 def recording_client(emulator):
-    emulator.add_account("bybit-recording-key", "bybit-recording-secret")
-    exchange = bybit_client(emulator, "bybit-recording-key", "bybit-recording-secret")
-    exchange.enableRateLimit = False
+    key, secret, _ = fresh_key(emulator, "bybit-recording-key", "bybit-recording-secret")
+    exchange = client(emulator, "bybit", key, secret)
     exchange.options["fetchOrder"] = {"acknowledged": True}
     exchange.create_order("LTC/USDT", "market", "buy", 1)  # closed orders and fills on two pairs
     exchange.create_order("BTC/USDT", "market", "buy", 0.01)
@@ -90,56 +70,30 @@ def _without_ccxt_fields(recorded: Any) -> Any:
     return recorded
 
 
-def _arguments(exchange: Any, name: str, case: dict, closed_id: str) -> list[Any]:
-    args = list(case["input"])
-    if name == "createOrder#0":
-        args = args[:5]
-    elif name.startswith("fetchOrder#"):
-        args = [closed_id, "LTC/USDT"]
-    elif name in ("fetchTickers#0", "fetchAllGreeks#0"):
-        call = next(s for s, m in exchange.markets.items() if m["option"] and m["base"] == "BTC")
-        args[0] = [call]
-    return args
-
-
-def _served(emulator, url: str | None) -> bool:
-    host, _, path = urlsplit(url or "").path.lstrip("/").partition("/")
-    return url is not None and any(
-        emulator.router.resolve(host, method, "/" + path) is not None for method in ("GET", "POST")
-    )
-
-
 def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_client):
     exchange = recording_client
     closed_id = exchange.fetch_closed_orders("LTC/USDT")[0]["id"]
-    unserved, empty, compared, problems = set(), set(), [], {}
-    for method, cases in RESPONSES.items():
-        for index, case in enumerate(cases):
-            name = f"{method}#{index}"
-            exchange.last_request_url = None
-            with contextlib.suppress(ccxt.BaseError, TypeError):
-                getattr(exchange, method)(*_arguments(exchange, name, case, closed_id))
-            if not _served(emulator, exchange.last_request_url):
-                unserved.add(name)
-                continue
-            ours = orjson.loads(exchange.last_http_response)
-            if ours.get("retCode") == 0 and (
-                ours["result"].get("list") == [] and case["httpResponse"]["result"]
-            ):
-                empty.add(name)
-                continue
-            compared.append(name)
-            mismatch = shape_mismatches(_without_ccxt_fields(case["httpResponse"]), ours)
-            if mismatch:
-                problems[name] = mismatch
-    print(
-        "compared:",
-        sorted(compared),
-        "\nno served endpoint:",
-        sorted(unserved),
-        "\nsubstituted:",
-        SUBSTITUTED,
-    )
+
+    def arguments(name: str, case: dict[str, Any]) -> list[Any]:
+        args = list(case["input"])
+        if name == "createOrder#0":
+            args = args[:5]
+        elif name.startswith("fetchOrder#"):
+            args = [closed_id, "LTC/USDT"]
+        elif name in ("fetchTickers#0", "fetchAllGreeks#0"):
+            call = next(s for s, m in exchange.markets.items() if m["option"] and m["base"] == "BTC")
+            args[0] = [call]
+        return args
+
+    answers, unserved = recorded.call_recorded(emulator, exchange, "bybit", arguments)
+    empty = {
+        name
+        for name, (case, ours) in answers.items()
+        if ours.get("retCode") == 0 and ours["result"].get("list") == [] and case["httpResponse"]["result"]
+    }
+    compared = {n: a for n, a in answers.items() if n not in empty}
+    problems = recorded.compare(compared, _without_ccxt_fields)
+    recorded.report_shapes(compared, unserved, SUBSTITUTED)
     assert unserved == UNSERVED_RESPONSES
     assert empty == NO_DERIVATIVES_DATA
     assert len(compared) == 26
@@ -164,38 +118,28 @@ NOT_UNDERSTOOD = {10001, 10002, 10003, 10004, 10017}
 BUSINESS_10001 = ("Not supported symbols",)
 
 
-def test_recorded_requests_to_served_endpoints_are_understood(emulator, replay_key):
-    key, secret = replay_key
-    replayed, skipped, failures = [], set(), {}
-    for method, cases in REQUESTS.items():
-        for index, case in enumerate(cases):
-            url, body = urlsplit(case["url"]), case.get("output")
-            http_method = "POST" if body is not None else "GET"
-            route = emulator.router.resolve(url.netloc, http_method, url.path)
-            if route is None:
-                skipped.add(f"{http_method} {url.netloc}{url.path}")
-                continue
-            headers = {"Content-Type": "application/json"}
-            if route.options.get("signed"):
-                headers = _signed_headers(key, secret, body if body is not None else url.query)
-            request = urllib.request.Request(
-                f"{emulator.url}/{url.netloc}{url.path}" + (f"?{url.query}" if url.query else ""),
-                data=body.encode() if body is not None else None,
-                method=http_method,
-                headers=headers,
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status, answer = response.status, orjson.loads(response.read())
-            except urllib.error.HTTPError as error:
-                status, answer = error.code, orjson.loads(error.read())
-            replayed.append(f"{method}#{index}")
-            code, message = answer.get("retCode"), answer.get("retMsg", "")
-            if status == 404 or (code in NOT_UNDERSTOOD and not message.startswith(BUSINESS_10001)):
-                failures[f"{method}#{index}"] = (status, answer)
-    print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
+def _not_understood(answer: Any) -> bool:
+    code, message = answer.get("retCode"), answer.get("retMsg", "")
+    return code in NOT_UNDERSTOOD and not message.startswith(BUSINESS_10001)
+
+
+def test_recorded_requests_to_served_endpoints_are_understood(emulator):
+    key, secret, _ = fresh_key(emulator, "bybit-replay-key", "bybit-replay-secret")
+
+    def prepare(route: Route, _method: str, url: SplitResult, body: str | None) -> recorded.Prepared:
+        headers = {"Content-Type": "application/json"}
+        if route.options.get("signed"):
+            headers = _signed_headers(key, secret, body if body is not None else url.query)
+        return url.query, body, headers
+
+    replies, skipped = recorded.replay_recorded(emulator, "bybit", recorded.json_post_or_get, prepare)
+    failures = {
+        name: (status, answer)
+        for name, (status, answer) in replies.items()
+        if status == 404 or _not_understood(answer)
+    }
     assert failures == {}
-    assert len(replayed) == 66
+    assert len(replies) == 66
     assert skipped == UNSERVED_REQUEST_ENDPOINTS
 
 

@@ -9,37 +9,27 @@ import time
 from typing import Any
 
 import aiohttp
-import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.emulator.test_bybit_ccxt import BYBIT_KEY, BYBIT_SECRET, bybit_client
+from emulator.accounts import DEMO_CREDENTIALS
+from tests.emulator.clients import distinct, ws_url
+
+BYBIT_KEY, BYBIT_SECRET, _ = DEMO_CREDENTIALS["bybit"]
 
 
 @pytest.fixture
-async def pro(emulator):
-    exchange = bybit_client(emulator, BYBIT_KEY, BYBIT_SECRET, module=ccxt_pro)
-    yield exchange
-    await exchange.close()
-
-
-async def _distinct(watch, count: int = 2, key=lambda x: x) -> list:
-    seen: list = []
-    async with asyncio.timeout(15):
-        while len(seen) < count:
-            value = key(await watch())
-            if not seen or value != seen[-1]:
-                seen.append(value)
-    return seen
+async def pro(async_clients):
+    return async_clients("bybit", BYBIT_KEY, BYBIT_SECRET)
 
 
 def _ws_url(emulator, path: str) -> str:
-    return emulator.url.replace("http://", "ws://") + "/stream.bybit.com" + path
+    return ws_url(emulator, "/stream.bybit.com" + path)
 
 
 async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
     now_us = time.time() * 1_000_000
     for symbol in ("BTC/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"):
-        updates = await _distinct(
+        updates = await distinct(
             lambda s=symbol: pro.watch_ticker(s), key=lambda t: (t["timestamp"], t["info"]["emitUs"])
         )
         assert all(abs(emit - now_us) < 60_000_000 for _, emit in updates), symbol
@@ -49,7 +39,7 @@ async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
 
 async def test_watch_order_book_follows_snapshot_and_deltas(pro):
     for symbol in ("BTC/USDT", "BTC/USDT:USDT"):
-        stamps = await _distinct(
+        stamps = await distinct(
             lambda s=symbol: pro.watch_order_book(s), count=3, key=lambda b: b["timestamp"]
         )
         assert stamps == sorted(stamps), symbol
@@ -60,11 +50,11 @@ async def test_watch_order_book_follows_snapshot_and_deltas(pro):
 
 
 async def test_watch_trades_and_ohlcv_receive_live_updates(pro):
-    trades = await _distinct(lambda: pro.watch_trades("BTC/USDT:USDT"), key=lambda ts: ts[-1]["id"])
+    trades = await distinct(lambda: pro.watch_trades("BTC/USDT:USDT"), key=lambda ts: ts[-1]["id"])
     assert len(trades) == 2
     last = (await pro.watch_trades("BTC/USDT"))[-1]
     assert "emitUs" in last["info"] and last["price"] > 0
-    candles = await _distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
+    candles = await distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
     assert candles[0][0] <= candles[1][0]
 
 

@@ -12,12 +12,11 @@ from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.pro as ccxt_pro
 import pytest
 
 from emulator.faults import endpoint_matches
 from emulator.server import FaultControl
-from tests.emulator.conftest import point_at
+from tests.emulator.clients import ws_url
 
 ORDER = "POST api.binance.com/api/v3/order"
 
@@ -31,15 +30,8 @@ def faults(emulator) -> Iterator[FaultControl]:
 
 
 @pytest.fixture
-async def pro(emulator, binance_markets):
-    exchange = point_at(ccxt_pro.binance(), emulator)
-    exchange.set_markets(list(binance_markets.values()))
-    yield exchange
-    await exchange.close()
-
-
-def ws_url(emulator, tail: str) -> str:
-    return emulator.url.replace("http://", "ws://") + tail
+async def pro(async_clients):
+    return async_clients("binance")
 
 
 @contextlib.asynccontextmanager

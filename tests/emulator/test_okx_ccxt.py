@@ -4,62 +4,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
 from emulator.accounts import DEMO_CREDENTIALS
-from emulator.server import EmulatorServer
-from tests.emulator.conftest import point_at
+from tests.emulator.clients import client, point_at
 
 OKX_KEY, OKX_SECRET, OKX_PASSPHRASE = DEMO_CREDENTIALS["okx"]
-_keys = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def okx_markets(emulator: EmulatorServer) -> dict[str, Any]:
-    return point_at(ccxt.okx(), emulator).load_markets()
-
-
-@pytest.fixture
-def okx_credentials(emulator: EmulatorServer) -> tuple[str, str, str]:
-    key, secret, passphrase = f"okx-test-key-{next(_keys)}", "okx-test-secret", "Okx-pass-1"
-    emulator.add_account(key, secret, passphrase)
-    return key, secret, passphrase
-
-
-def okx_client(emulator: EmulatorServer, markets: dict[str, Any], credentials: tuple[str, str, str]) -> Any:
-    key, secret, passphrase = credentials
-    exchange = point_at(
-        ccxt.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False}),
-        emulator,
-    )
-    exchange.set_markets(list(markets.values()))
-    return exchange
-
-
-@pytest.fixture
-def okx(emulator: EmulatorServer, okx_markets: dict[str, Any], okx_credentials: tuple[str, str, str]) -> Any:
-    return okx_client(emulator, okx_markets, okx_credentials)
-
-
-@pytest.fixture
-def held_okx(emulator: EmulatorServer) -> Iterator[Callable[[str, str], Any]]:
-    held = []
-
-    def hold(symbol: str, price: str) -> Any:
-        control = emulator.market("okx", symbol)
-        control.set_price(price, hold=True)
-        held.append(control)
-        return control
-
-    yield hold
-    for control in held:
-        control.release()
 
 
 def test_load_markets_without_options_serves_every_type_with_dated_ones_in_the_future(emulator):
@@ -208,13 +162,13 @@ def test_duplicate_client_order_id_of_an_open_order_is_rejected(okx):
         okx.create_order("BTC/USDT", "limit", "buy", 0.01, 20_000, {"clientOrderId": "dup1"})
 
 
-def test_wrong_key_secret_or_passphrase_raises_authentication_error(emulator, okx_markets):
+def test_wrong_key_secret_or_passphrase_raises_authentication_error(emulator):
     for key, secret, passphrase, code in (
         ("no-such-key", "x", "y", "50111"),
         (OKX_KEY, "wrong-secret", OKX_PASSPHRASE, "50113"),
         (OKX_KEY, OKX_SECRET, "wrong-passphrase", "50105"),
     ):
-        exchange = okx_client(emulator, okx_markets, (key, secret, passphrase))
+        exchange = client(emulator, "okx", key, secret, passphrase)
         with pytest.raises(ccxt.AuthenticationError, match=code):
             exchange.fetch_balance()
 
@@ -253,21 +207,16 @@ def test_counters_count_requests_per_endpoint_and_orders_per_key(emulator, okx, 
     assert emulator.stats.requests_by_key[okx_credentials[0]] == 1
 
 
-async def test_async_support_client_trades_like_the_sync_one(emulator, okx_markets, okx_credentials):
-    key, secret, passphrase = okx_credentials
-    exchange = point_at(ccxt_async.okx({"apiKey": key, "secret": secret, "password": passphrase}), emulator)
-    try:
-        exchange.set_markets(list(okx_markets.values()))
-        assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
-        assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
-        order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
-        assert (await exchange.fetch_balance())["ETH"]["used"] == 1
-        await exchange.cancel_order(order["id"], "ETH/USDT")
-        assert (await exchange.fetch_order(order["id"], "ETH/USDT"))["status"] == "canceled"
-        with pytest.raises(ccxt.OrderNotFound):
-            await exchange.fetch_order("42", "ETH/USDT")
-    finally:
-        await exchange.close()
+async def test_async_support_client_trades_like_the_sync_one(async_clients, okx_credentials):
+    exchange = async_clients("okx", *okx_credentials, module=ccxt_async)
+    assert (await exchange.fetch_ticker("ETH/USDT"))["last"] > 0
+    assert len(await exchange.fetch_ohlcv("ETH/USDT", "5m", limit=10)) == 10
+    order = await exchange.create_order("ETH/USDT", "limit", "sell", 1, 100_000)
+    assert (await exchange.fetch_balance())["ETH"]["used"] == 1
+    await exchange.cancel_order(order["id"], "ETH/USDT")
+    assert (await exchange.fetch_order(order["id"], "ETH/USDT"))["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        await exchange.fetch_order("42", "ETH/USDT")
 
 
 def test_injected_faults_answer_with_okx_bodies_so_ccxt_raises_its_own_errors(emulator, okx):

@@ -10,12 +10,10 @@ import time
 from typing import Any
 
 import ccxt
-import ccxt.pro as ccxt_pro
 import pytest
 
 from emulator.market import FUNDING_PERIOD_MS
-from tests.emulator.conftest import point_at
-from tests.emulator.test_okx_ccxt import held_okx, okx, okx_credentials, okx_markets  # noqa: F401
+from tests.emulator.clients import until
 
 PERP = "BTC/USDT:USDT"  # 0.01 BTC a contract, lots of 0.1
 INVERSE = "BTC/USD:BTC"  # 100 USD a contract, settled in BTC
@@ -36,7 +34,7 @@ def sent_code(error: ccxt.BaseError) -> str:
     return items[0]["sCode"] if items and "sCode" in items[0] else body["code"]
 
 
-def test_leverage_and_margin_mode_are_set_together_and_read_back(okx):  # noqa: F811
+def test_leverage_and_margin_mode_are_set_together_and_read_back(okx):
     assert okx.set_leverage(7, PERP)["data"] == [
         {"instId": "BTC-USDT-SWAP", "lever": "7", "mgnMode": "cross", "posSide": "net"}
     ]
@@ -55,7 +53,7 @@ def test_leverage_and_margin_mode_are_set_together_and_read_back(okx):  # noqa: 
         okx.set_leverage(3, "BTC/USDT")
 
 
-def test_a_linear_swap_position_shows_pnl_and_margin_and_closes_reduce_only(okx, held_okx, emulator):  # noqa: F811
+def test_a_linear_swap_position_shows_pnl_and_margin_and_closes_reduce_only(okx, held_okx, emulator):
     market = held_okx(PERP, "60000")
     okx.set_leverage(10, PERP)
     okx.create_order(PERP, "market", "buy", 2)
@@ -85,7 +83,7 @@ def test_a_linear_swap_position_shows_pnl_and_margin_and_closes_reduce_only(okx,
     assert float(fills[-1]["info"]["fillPnl"]) > 15
 
 
-def test_isolated_inverse_position_settles_in_coin_and_takes_margin_adjustments(okx, held_okx):  # noqa: F811
+def test_isolated_inverse_position_settles_in_coin_and_takes_margin_adjustments(okx, held_okx):
     held_okx(INVERSE, "60000")
     okx.set_margin_mode("isolated", INVERSE, {"lever": 10})
     before = okx.fetch_balance()["BTC"]
@@ -121,7 +119,7 @@ def test_isolated_inverse_position_settles_in_coin_and_takes_margin_adjustments(
     assert sent_code(refused.value) == "59300"
 
 
-def test_a_delivery_future_position_is_listed_under_futures(okx, okx_markets):  # noqa: F811
+def test_a_delivery_future_position_is_listed_under_futures(okx, okx_markets):
     future = next(
         m["symbol"] for m in okx_markets.values() if m["future"] and m["linear"] and m["base"] == "ETH"
     )
@@ -132,7 +130,7 @@ def test_a_delivery_future_position_is_listed_under_futures(okx, okx_markets):  
     assert okx.fetch_position(future)["contracts"] == 1
 
 
-def test_position_mode_switches_posside_rules_and_is_refused_with_a_position_open(okx):  # noqa: F811
+def test_position_mode_switches_posside_rules_and_is_refused_with_a_position_open(okx):
     assert okx.fetch_position_mode()["hedged"] is False
     with pytest.raises(ccxt.BadRequest, match="posSide"):  # net mode takes "net" or nothing
         okx.create_order(PERP, "market", "buy", 1, params={"posSide": "long"})
@@ -171,7 +169,7 @@ def test_position_mode_switches_posside_rules_and_is_refused_with_a_position_ope
     assert sent_code(refused.value) == "59000"
 
 
-def test_funding_is_applied_to_an_open_perpetual_position(okx, emulator):  # noqa: F811
+def test_funding_is_applied_to_an_open_perpetual_position(okx, emulator):
     okx.create_order(PERP, "market", "buy", 5)
     emulator.call(emulator.engine.set_funding_interval, 500)
     try:
@@ -189,7 +187,7 @@ def test_funding_is_applied_to_an_open_perpetual_position(okx, emulator):  # noq
     assert okx.fetch_ledger("USDT", None, None, {"type": "swap"})[0]["info"]["type"] == "8"
 
 
-def test_the_option_chain_lists_every_option_of_an_underlying(okx, okx_markets):  # noqa: F811
+def test_the_option_chain_lists_every_option_of_an_underlying(okx, okx_markets):
     chain = okx.fetch_option_chain("BTC")
     listed = {m["symbol"] for m in okx_markets.values() if m["option"] and m["base"] == "BTC"}
     assert set(chain) == listed and len(listed) >= 20
@@ -201,23 +199,8 @@ def test_the_option_chain_lists_every_option_of_an_underlying(okx, okx_markets):
 
 
 @pytest.fixture
-async def pro(emulator, okx_markets, okx_credentials):  # noqa: F811
-    key, secret, passphrase = okx_credentials
-    exchange = point_at(
-        ccxt_pro.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False}),
-        emulator,
-    )
-    exchange.set_markets(list(okx_markets.values()))
-    yield exchange
-    await exchange.close()
-
-
-async def _until(watch, accept, seconds: float = 10) -> Any:
-    async with asyncio.timeout(seconds):
-        while True:
-            value = await watch()
-            if accept(value):
-                return value
+async def pro(async_clients, okx_credentials):
+    return async_clients("okx", *okx_credentials)
 
 
 async def test_private_streams_push_the_order_its_fill_the_position_and_funding(pro, emulator):
@@ -237,14 +220,14 @@ async def test_private_streams_push_the_order_its_fill_the_position_and_funding(
 
         # Watch before the fill: a push nobody awaits only updates CCXT's cache.
         opening = asyncio.ensure_future(
-            _until(pro.watch_positions, lambda ps: any(p["contracts"] for p in ps))
+            until(pro.watch_positions, lambda ps: any(p["contracts"] for p in ps))
         )
         margin_taken = asyncio.ensure_future(
-            _until(pro.watch_balance, lambda b: b["USDT"]["used"] > balance["USDT"]["used"])
+            until(pro.watch_balance, lambda b: b["USDT"]["used"] > balance["USDT"]["used"])
         )
         await asyncio.sleep(0.2)
         market.set_price("58900", hold=True)  # the book crosses the resting buy: it fills
-        filled = await _until(lambda: pro.watch_orders(PERP), lambda o: o[-1]["status"] == "closed")
+        filled = await until(lambda: pro.watch_orders(PERP), lambda o: o[-1]["status"] == "closed")
         assert filled[-1]["id"] == placed["id"] and filled[-1]["filled"] == 3
         opened = await opening
         position = next(p for p in opened if p["contracts"])
@@ -254,13 +237,13 @@ async def test_private_streams_push_the_order_its_fill_the_position_and_funding(
         assert margin["USDT"]["used"] > 0
 
         await asyncio.to_thread(emulator.call, functools.partial(emulator.engine.apply_funding, None, "okx"))
-        funded = await _until(
+        funded = await until(
             pro.watch_positions, lambda ps: any(p["info"]["fundingFee"] != "0" for p in ps if p["contracts"])
         )
         assert next(p for p in funded if p["contracts"])["symbol"] == PERP
 
         await pro.create_order(PERP, "market", "sell", 3, params={"reduceOnly": True})
-        closed = await _until(pro.watch_positions, lambda ps: any(p["contracts"] == 0 for p in ps))
+        closed = await until(pro.watch_positions, lambda ps: any(p["contracts"] == 0 for p in ps))
         assert closed[0]["symbol"] == PERP
     finally:
         market.release()

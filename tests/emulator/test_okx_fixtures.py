@@ -1,9 +1,5 @@
-"""The emulator against CCXT's recorded OKX payloads (emulator/data/ccxt-static).
-
-* Shape: for every recorded response whose endpoint the emulator serves, CCXT makes the same call against
-  the emulator and the raw answer must have the recorded field names with the same JSON types, recursively.
-* Replay: every recorded request (exact URL and body CCXT sends) to a served endpoint is sent again (signed
-  with a fresh timestamp) and must be understood: no 404 and no parameter-level error.
+"""The emulator against CCXT's recorded OKX payloads: the recorded shapes and the request replay of
+``tests/emulator/recorded.py``.
 
 Cases the emulator does not serve are listed explicitly below, so a change in coverage shows up as a diff.
 """
@@ -11,26 +7,20 @@ Cases the emulator does not serve are listed explicitly below, so a change in co
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import functools
 import hashlib
 import hmac
-import urllib.error
-import urllib.request
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import SplitResult
 
 import ccxt
 import orjson
 import pytest
 
-from emulator.catalogue import load_json
-from tests.emulator.conftest import point_at
-from tests.emulator.test_binance_fixtures import shape_mismatches
-from tests.emulator.test_okx_ccxt import okx_credentials, okx_markets  # noqa: F401 - fixtures
-
-RESPONSES = load_json("response", "okx")["methods"]
-REQUESTS = load_json("request", "okx")["methods"]
+from emulator.routing import Route
+from tests.emulator import recorded
+from tests.emulator.clients import client
 
 # Recorded cases whose endpoint the emulator does not serve (algo orders, deposits, transfers, borrowing,
 # open interest, analytics): method#case-index.
@@ -69,13 +59,8 @@ OTHER_ENDPOINT = {"fetchPositions#1"}
 
 
 @pytest.fixture
-def recording_client(emulator, okx_markets, okx_credentials):  # noqa: F811
-    key, secret, passphrase = okx_credentials
-    exchange = point_at(
-        ccxt.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False}),
-        emulator,
-    )
-    exchange.set_markets(list(okx_markets.values()))
+def recording_client(emulator, okx_credentials):
+    exchange = client(emulator, "okx", *okx_credentials)
     exchange.create_order("LTC/USDT", "market", "buy", 1)  # a closed order and a fill
     exchange.create_order("LTC/USDT", "limit", "buy", 0.5, 50)  # an open order
     exchange.create_order("LTC/USDT:USDT", "market", "buy", 1)  # a linear position
@@ -86,49 +71,26 @@ def recording_client(emulator, okx_markets, okx_credentials):  # noqa: F811
 def test_served_endpoints_answer_in_the_recorded_shape(emulator, recording_client):
     exchange = recording_client
     closed_id = exchange.fetch_closed_orders("LTC/USDT")[0]["id"]
-    unserved, compared, problems = set(), [], {}
-    for method, cases in RESPONSES.items():
-        for index, case in enumerate(cases):
-            name = f"{method}#{index}"
-            args = list(case["input"])
-            if name in ("fetchOpenOrders#1", "fetchClosedOrders#0"):
-                args[0] = "LTC/USDT"
-            elif name == "fetchOrder#0":
-                args[0] = closed_id
-            elif name == "createOrder#0":
-                args = ["LTC/USDT", "market", "buy", 0.1]
-            elif name == "fetchOHLCV#0":
-                args[2] = exchange.milliseconds() - 10 * 3_600_000
-            exchange.last_request_url = None
-            with contextlib.suppress(ccxt.BaseError, TypeError, AttributeError):
-                getattr(exchange, method)(*args)
-            url = exchange.last_request_url
-            parts = urlsplit(url or "")
-            host, _, path = parts.path.lstrip("/").partition("/")
-            route = None
-            for http_method in ("GET", "POST"):
-                route = emulator.router.resolve(host, http_method, "/" + path)
-                if route is not None:
-                    break
-            if url is None or route is None:
-                unserved.add(name)
-                continue
-            compared.append(name)
-            if name in EMPTY_HERE or name in OTHER_ENDPOINT:
-                continue
-            mismatch = shape_mismatches(case["httpResponse"], orjson.loads(exchange.last_http_response))
-            if mismatch:
-                problems[name] = mismatch
-    print(
-        "compared:",
-        sorted(compared),
-        "\nno served endpoint:",
-        sorted(unserved),
-        "\nsubstituted:",
-        SUBSTITUTED,
-    )
+
+    def arguments(name: str, case: dict[str, Any]) -> list[Any]:
+        args = list(case["input"])
+        if name in ("fetchOpenOrders#1", "fetchClosedOrders#0"):
+            args[0] = "LTC/USDT"
+        elif name == "fetchOrder#0":
+            args[0] = closed_id
+        elif name == "createOrder#0":
+            args = ["LTC/USDT", "market", "buy", 0.1]
+        elif name == "fetchOHLCV#0":
+            args[2] = exchange.milliseconds() - 10 * 3_600_000
+        return args
+
+    errors = (ccxt.BaseError, TypeError, AttributeError)
+    answers, unserved = recorded.call_recorded(emulator, exchange, "okx", arguments, errors)
+    checked = {n: a for n, a in answers.items() if n not in EMPTY_HERE | OTHER_ENDPOINT}
+    problems = recorded.compare(checked)
+    recorded.report_shapes(answers, unserved, SUBSTITUTED)
     assert unserved == UNSERVED_RESPONSES
-    assert len(compared) == 24
+    assert len(answers) == 24
     assert problems == {}
 
 
@@ -157,47 +119,36 @@ def _hedged_sides(body: str | None) -> bool:
     return any(isinstance(i, dict) and i.get("posSide") in ("long", "short") for i in items)
 
 
-def test_recorded_requests_to_served_endpoints_are_understood(emulator, okx_credentials):  # noqa: F811
+def _not_understood(answer: Any) -> bool:
+    codes = {answer.get("code")} | {
+        item.get("sCode")
+        for item in answer.get("data") or []
+        if isinstance(item, dict) and "not emulated" not in str(item.get("sMsg"))
+    }
+    return bool(codes & NOT_UNDERSTOOD)
+
+
+def test_recorded_requests_to_served_endpoints_are_understood(emulator, okx_credentials):
     key, secret, passphrase = okx_credentials
     # Requests with posSide long/short go to a second key in long_short_mode (net_mode refuses them with
     # 51000 "Parameter posSide error", as OKX does).
     hedged_key = f"{key}-hedged"
     emulator.add_account(hedged_key, secret, passphrase)
     emulator.call(functools.partial(emulator.engine.set_position_mode, "okx", hedged_key, True))
-    replayed, skipped, failures = [], set(), {}
-    for method, cases in REQUESTS.items():
-        for index, case in enumerate(cases):
-            url, body = urlsplit(case["url"]), case.get("output")
-            http_method = "POST" if body is not None else "GET"
-            route = emulator.router.resolve(url.netloc, http_method, url.path)
-            if route is None:
-                skipped.add(f"{http_method} {url.netloc}{url.path}")
-                continue
-            target = url.path + (f"?{url.query}" if url.query else "")
-            sender = hedged_key if _hedged_sides(body) else key
-            headers = _signed_headers(sender, secret, passphrase, http_method, target, body or "")
-            request = urllib.request.Request(
-                f"{emulator.url}/{url.netloc}{target}",
-                data=body.encode() if body is not None else None,
-                method=http_method,
-                headers=headers,
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status, answer = response.status, orjson.loads(response.read())
-            except urllib.error.HTTPError as error:
-                status, answer = error.code, orjson.loads(error.read())
-            replayed.append(f"{method}#{index}")
-            codes = {answer.get("code")} | {
-                item.get("sCode")
-                for item in answer.get("data") or []
-                if isinstance(item, dict) and "not emulated" not in str(item.get("sMsg"))
-            }
-            if status == 404 or codes & NOT_UNDERSTOOD:
-                failures[f"{method}#{index}"] = (status, answer)
-    print(f"replayed {len(replayed)}, endpoints not served:", *sorted(skipped), sep="\n  ")
+
+    def prepare(_route: Route, method: str, url: SplitResult, body: str | None) -> recorded.Prepared:
+        target = url.path + (f"?{url.query}" if url.query else "")
+        sender = hedged_key if _hedged_sides(body) else key
+        return url.query, body, _signed_headers(sender, secret, passphrase, method, target, body or "")
+
+    replies, skipped = recorded.replay_recorded(emulator, "okx", recorded.json_post_or_get, prepare)
+    failures = {
+        name: (status, answer)
+        for name, (status, answer) in replies.items()
+        if status == 404 or _not_understood(answer)
+    }
     assert failures == {}
-    assert len(replayed) == 86
+    assert len(replies) == 86
     assert skipped == UNSERVED_REQUEST_ENDPOINTS
 
 

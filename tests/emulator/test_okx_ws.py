@@ -13,38 +13,19 @@ from typing import Any
 
 import aiohttp
 import ccxt
-import ccxt.pro as ccxt_pro
 import pytest
 
-from tests.emulator.conftest import point_at
-from tests.emulator.test_okx_ccxt import okx_credentials, okx_markets  # noqa: F401 - fixtures
+from tests.emulator.clients import distinct, ws_url
 
 
 @pytest.fixture
-async def pro(emulator, okx_markets, okx_credentials):  # noqa: F811
-    key, secret, passphrase = okx_credentials
-    exchange = point_at(
-        ccxt_pro.okx({"apiKey": key, "secret": secret, "password": passphrase, "enableRateLimit": False}),
-        emulator,
-    )
-    exchange.set_markets(list(okx_markets.values()))
-    yield exchange
-    await exchange.close()
-
-
-async def _distinct(watch, count: int = 2, key=lambda x: x) -> list:
-    seen: list = []
-    async with asyncio.timeout(15):
-        while len(seen) < count:
-            value = key(await watch())
-            if not seen or value != seen[-1]:
-                seen.append(value)
-    return seen
+async def pro(async_clients, okx_credentials):
+    return async_clients("okx", *okx_credentials)
 
 
 async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
     now_us = time.time() * 1_000_000
-    updates = await _distinct(
+    updates = await distinct(
         lambda: pro.watch_ticker("BTC/USDT"), key=lambda t: (t["timestamp"], t["info"]["emitUs"])
     )
     assert all(abs(emit - now_us) < 60_000_000 for _, emit in updates)
@@ -53,19 +34,19 @@ async def test_watch_ticker_receives_live_updates_with_emit_stamp(pro):
 
 
 async def test_watch_order_book_follows_seq_ids(pro):
-    nonces = await _distinct(lambda: pro.watch_order_book("BTC/USDT"), count=3, key=lambda b: b["nonce"])
+    nonces = await distinct(lambda: pro.watch_order_book("BTC/USDT"), count=3, key=lambda b: b["nonce"])
     book = await pro.watch_order_book("BTC/USDT")
     assert nonces == sorted(nonces) and book["bids"][0][0] < book["asks"][0][0] and len(book["bids"]) == 100
-    top = await _distinct(lambda: pro.watch_order_book("ETH/USDT", 5), key=lambda b: b["asks"][0])
+    top = await distinct(lambda: pro.watch_order_book("ETH/USDT", 5), key=lambda b: b["asks"][0])
     assert len(top) == 2
 
 
 async def test_watch_trades_and_ohlcv_receive_live_updates(pro):
-    trades = await _distinct(lambda: pro.watch_trades("BTC/USDT"), key=lambda ts: ts[-1]["id"])
+    trades = await distinct(lambda: pro.watch_trades("BTC/USDT"), key=lambda ts: ts[-1]["id"])
     assert len(trades) == 2
     last = (await pro.watch_trades("BTC/USDT"))[-1]
     assert "emitUs" in last["info"]
-    candles = await _distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
+    candles = await distinct(lambda: pro.watch_ohlcv("BTC/USDT", "1m"), key=lambda c: tuple(c[-1]))
     assert candles[0][0] <= candles[1][0]
 
 
@@ -85,21 +66,15 @@ async def test_private_streams_push_balance_and_order_updates(pro):
             pass
 
 
-async def test_wrong_secret_fails_the_websocket_login(emulator, okx_markets):  # noqa: F811
-    exchange = point_at(
-        ccxt_pro.okx({"apiKey": "emulator-okx-demo-key", "secret": "nope", "password": "x"}), emulator
-    )
-    exchange.set_markets(list(okx_markets.values()))
-    try:
-        with pytest.raises(ccxt.AuthenticationError):
-            async with asyncio.timeout(10):
-                await exchange.watch_balance()
-    finally:
-        await exchange.close()
+async def test_wrong_secret_fails_the_websocket_login(async_clients):
+    exchange = async_clients("okx", "emulator-okx-demo-key", "nope", "x")
+    with pytest.raises(ccxt.AuthenticationError):
+        async with asyncio.timeout(10):
+            await exchange.watch_balance()
 
 
 def _ws_url(emulator: Any, path: str) -> str:
-    return emulator.url.replace("http://", "ws://") + "/ws.okx.com/ws/v5/" + path
+    return ws_url(emulator, "/ws.okx.com/ws/v5/" + path)
 
 
 def _apply(side: dict[str, list[str]], rows: list[list[str]]) -> None:
@@ -146,7 +121,7 @@ async def test_books_snapshot_then_updates_chain_and_match_their_checksums(emula
                 seq = data["seqId"]
 
 
-async def test_raw_protocol_ping_errors_and_login(emulator, okx_credentials):  # noqa: F811
+async def test_raw_protocol_ping_errors_and_login(emulator, okx_credentials):
     key, secret, passphrase = okx_credentials
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(_ws_url(emulator, "public")) as ws:

@@ -5,29 +5,20 @@ reports it."""
 
 from __future__ import annotations
 
-import itertools
-
 import ccxt
 import pytest
 
 from emulator.accounts import permissions_of
-from tests.emulator.conftest import point_at
-from tests.emulator.test_bybit_ccxt import bybit_client
-from tests.emulator.test_okx_ccxt import okx_client, okx_markets  # noqa: F401 - fixture
-
-_keys = itertools.count(1)
+from tests.emulator.clients import client, fresh_key
 
 
-def read_only_key(emulator, venue: str) -> tuple[str, str, str]:
-    key, secret, passphrase = f"{venue}-reader-{next(_keys)}", "reader-secret", "Reader-pass-1"
-    emulator.add_account(key, secret, passphrase, permissions=("read",))
-    return key, secret, passphrase
+def read_only_key(emulator, venue: str) -> tuple[str, str, str | None]:
+    return fresh_key(emulator, f"{venue}-reader", "reader-secret", "Reader-pass-1", permissions=("read",))
 
 
-def test_binance_read_only_key_reads_but_may_not_trade(emulator, binance_markets):
+def test_binance_read_only_key_reads_but_may_not_trade(emulator):
     key, secret, _ = read_only_key(emulator, "binance")
-    exchange = point_at(ccxt.binance({"apiKey": key, "secret": secret}), emulator)
-    exchange.set_markets(list(binance_markets.values()))
+    exchange = client(emulator, "binance", key, secret)
     # Binance answers HTTP 401 {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}: CCXT
     # maps it to AuthenticationError ...
     with pytest.raises(ccxt.AuthenticationError, match="-2015"):
@@ -47,9 +38,9 @@ def test_binance_read_only_key_reads_but_may_not_trade(emulator, binance_markets
     assert emulator.stats.orders_accepted_by_key().get(key, 0) == 0
 
 
-def test_okx_read_only_key_reads_but_may_not_trade(emulator, okx_markets):  # noqa: F811
+def test_okx_read_only_key_reads_but_may_not_trade(emulator):
     credentials = read_only_key(emulator, "okx")
-    exchange = okx_client(emulator, okx_markets, credentials)
+    exchange = client(emulator, "okx", *credentials)
     assert exchange.fetch_balance()["BTC"]["free"] == 10
     assert exchange.fetch_open_orders("BTC/USDT") == []
     assert exchange.private_get_account_config()["data"][0]["perm"] == "read_only"
@@ -68,7 +59,7 @@ def test_okx_read_only_key_reads_but_may_not_trade(emulator, okx_markets):  # no
 
 def test_bybit_read_only_key_reads_but_may_not_trade(emulator):
     key, secret, _ = read_only_key(emulator, "bybit")
-    exchange = bybit_client(emulator, key, secret)
+    exchange = client(emulator, "bybit", key, secret)
     assert exchange.fetch_balance()["BTC"]["free"] == 10
     assert exchange.fetch_open_orders("BTC/USDT") == []
     info = exchange.private_get_v5_user_query_api()["result"]
@@ -83,15 +74,13 @@ def test_bybit_read_only_key_reads_but_may_not_trade(emulator):
     assert emulator.stats.orders_accepted_by_key().get(key, 0) == 0
 
 
-def test_every_venue_reports_a_full_key_and_a_withdrawing_key(emulator, binance_markets, okx_markets):  # noqa: F811
-    key, secret, passphrase = "perm-withdraw-key", "s", "Pass-w-1"
-    emulator.add_account(key, secret, passphrase, permissions=("read", "trade", "withdraw"))
-    binance = point_at(ccxt.binance({"apiKey": key, "secret": secret}), emulator)
-    restrictions = binance.sapi_get_account_apirestrictions()
+def test_every_venue_reports_a_key_that_may_also_withdraw(emulator):
+    key, secret, passphrase = fresh_key(emulator, "perm", "s", "Pass-w-1", permissions=("trade", "withdraw"))
+    restrictions = client(emulator, "binance", key, secret).sapi_get_account_apirestrictions()
     assert restrictions["enableSpotAndMarginTrading"] and restrictions["enableWithdrawals"]
-    okx = okx_client(emulator, okx_markets, (key, secret, passphrase))
+    okx = client(emulator, "okx", key, secret, passphrase)
     assert okx.private_get_account_config()["data"][0]["perm"] == "read_only,trade,withdraw"
-    bybit = bybit_client(emulator, key, secret).private_get_v5_user_query_api()["result"]
+    bybit = client(emulator, "bybit", key, secret).private_get_v5_user_query_api()["result"]
     assert bybit["readOnly"] == 0 and "Withdraw" in bybit["permissions"]["Wallet"]
 
 
