@@ -86,6 +86,31 @@ CCXT_CAPABILITIES: dict[str, str] = {
 
 _TIMEFRAME = re.compile(r"^[1-9][0-9]{0,2}[smhdwM]$")
 
+# CCXT methods that change state at the venue; implicit endpoint methods are writes when
+# their HTTP method is (``private_post_v5_position_trading_stop``). See :func:`is_write`.
+_WRITE_METHODS = frozenset(
+    {
+        "create_order",
+        "create_orders",
+        "edit_order",
+        "cancel_order",
+        "cancel_orders",
+        "cancel_all_orders",
+        "set_leverage",
+        "set_margin_mode",
+        "set_position_mode",
+        "add_margin",
+        "reduce_margin",
+    }
+)
+_WRITE_ENDPOINT = re.compile(r"_(?:post|put|delete)_")
+
+
+def is_write(method: str | None) -> bool:
+    """Whether a CCXT method (unified or implicit endpoint) changes state at the venue."""
+    return method is not None and (method in _WRITE_METHODS or bool(_WRITE_ENDPOINT.search(method)))
+
+
 # CCXT's precision modes (ccxt.base.decimal_to_precision).
 _DECIMAL_PLACES, _SIGNIFICANT_DIGITS, _TICK_SIZE = 2, 3, 4
 
@@ -209,7 +234,7 @@ class ConnectorConfig:
         try:
             return getattr(exchange, method)(*args, **kwargs)
         except Exception as exc:
-            error, cause = self._translate(exc, exchange)
+            error, cause = self._translate(exc, exchange, method=method)
         raise error from cause
 
     def _translate(
@@ -220,6 +245,7 @@ class ConnectorConfig:
         placing: bool = False,
         client_order_id: str | None = None,
         order_operation: bool = False,
+        method: str | None = None,
     ) -> tuple[ConnectorError, BaseException | None]:
         retry_after = None
         if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
@@ -233,11 +259,17 @@ class ConnectorConfig:
             order_operation=order_operation,
             retry_after=retry_after,
         )
+        error = self._venue_error(exc, error, method)
         log = logger.warning if placing else logger.info
         log("%s %s: %s -> %s", self.exchange_id, self.environment.value, type(exc).__name__, error.code)
         if error is exc:
             return error, None
         return error, scrubbed_copy(exc, self._secrets)
+
+    def _venue_error(self, exc: BaseException, error: ConnectorError, method: str | None) -> ConnectorError:
+        """A venue module's own reading of an error CCXT classifies too coarsely (``method``:
+        the CCXT method that raised it, when known). The default keeps :func:`translate`'s."""
+        return error
 
     def _adopt_markets(self, exchange: Any, market_set: MarketSet) -> None:
         if self._market_version != market_set.version:
@@ -407,19 +439,24 @@ class Connector(ConnectorConfig):
         placing: bool = False,
         client_order_id: str | None = None,
         order_operation: bool = False,
+        unchanged_ok: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Call a CCXT method with markets in place; every error comes out translated."""
+        """Call a CCXT method with markets in place; every error comes out translated
+        (``unchanged_ok``: a venue answer "already set" raises ``_AlreadySet`` instead)."""
         self._ensure_markets()
         try:
             return getattr(self.exchange, method)(*args, **kwargs)
         except Exception as exc:
+            if unchanged_ok and self._is_unchanged(exc):
+                raise _AlreadySet() from None
             error, cause = self._translate(
                 exc,
                 self.exchange,
                 placing=placing,
                 client_order_id=client_order_id,
                 order_operation=order_operation,
+                method=method,
             )
         raise error from cause
 
@@ -545,15 +582,18 @@ class Connector(ConnectorConfig):
 
     @retrying
     def set_leverage(self, leverage: int | Decimal | str, symbol: str) -> dict[str, Any]:
-        """Set the leverage of a contract market. Safe to repeat (idempotent at the venue)."""
+        """Set the leverage of a contract market. Safe to repeat: the leverage already being
+        that value is success (``changed`` is False), not an error."""
         self._require_contract(symbol)
         value = _decimal_arg(leverage, "leverage")
         limits = (self.market(symbol).get("limits") or {}).get("leverage")
         _check_limits(value, limits, "leverage", "leverage", symbol)
-        result = self._call(
-            "set_leverage", int(value) if value == value.to_integral() else float(value), symbol
-        )
-        return {"symbol": symbol, "leverage": value, "info": result}
+        number = int(value) if value == value.to_integral() else float(value)
+        try:
+            result = self._call_unchanged_ok("set_leverage", number, symbol)
+        except _AlreadySet:
+            return {"symbol": symbol, "leverage": value, "changed": False, "info": None}
+        return {"symbol": symbol, "leverage": value, "changed": True, "info": result}
 
     @retrying
     def set_margin_mode(
@@ -577,14 +617,14 @@ class Connector(ConnectorConfig):
         return {"leverage": leverage} if leverage is not None else {}
 
     def _call_unchanged_ok(self, method: str, *args: Any) -> Any:
-        self._ensure_markets()
-        try:
-            return getattr(self.exchange, method)(*args)
-        except ccxt.NoChange:
-            raise _AlreadySet() from None
-        except Exception as exc:
-            error, cause = self._translate(exc, self.exchange)
-        raise error from cause
+        """``_call`` for a setting, raising ``_AlreadySet`` when the venue answers that it
+        already has that value (see :meth:`_is_unchanged`)."""
+        return self._call(method, *args, unchanged_ok=True)
+
+    def _is_unchanged(self, exc: BaseException) -> bool:
+        """Whether a CCXT error says "already set" (CCXT's ``NoChange``: Binance -4046, OKX
+        and Bybit margin mode). Venue modules add the codes CCXT maps to something else."""
+        return isinstance(exc, ccxt.NoChange)
 
     # ------------------------------------------------------------------ orders
 

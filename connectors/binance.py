@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
-from .base import Connector, StreamConnector
+from .base import Connector, StreamConnector, is_write
+from .errors import ConnectorError, CredentialsRejected, PermissionDenied
 from .retry import retrying
 
 __all__ = ["BinanceConnector", "BinanceStreamConnector"]
+
+logger = logging.getLogger("connectors")
 
 
 class _Binance:
@@ -36,8 +40,61 @@ class _Binance:
     client_order_id_pattern: re.Pattern[str] = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
+# -2015 "Invalid API-key, IP, or permissions for action." (HTTP 401), see BinanceConnector.
+_KEY_OR_PERMISSION_REFUSED = re.compile(r'"code"\s*:\s*-2015\b')
+
+
 class BinanceConnector(_Binance, Connector):
     """Binance spot and USDⓈ-M futures (symbols ``BTC/USDT`` and ``BTC/USDT:USDT``)."""
+
+    # Venue quirk: Binance answers one code, -2015 "Invalid API-key, IP, or permissions for
+    # action." (HTTP 401), both for a key it does not accept (unknown or deleted key, IP not
+    # whitelisted) and for a valid key refused an action it lacks the permission for (a
+    # read-only key placing or cancelling an order, changing leverage). CCXT raises it as
+    # AuthenticationError (our CredentialsRejected), or, once the instance has succeeded on
+    # the spot private API, as DDoSProtection (its guess: a temporary ban). We tell the two
+    # apart by the key: when this instance has already made a successful call signed with
+    # this key, key and IP are good, so -2015 on a *write* is about permissions and becomes
+    # PermissionDenied. When it has not, one signed read (GET /api/v3/account) decides:
+    # answered, PermissionDenied; refused too, CredentialsRejected. Reads keep CCXT's class.
+    _key_proven = False
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self.exchange.last_request_headers = None
+        result = super()._call(method, *args, **kwargs)
+        if self._last_request_signed():
+            self._key_proven = True
+        return result
+
+    def _last_request_signed(self) -> bool:
+        headers = self.exchange.last_request_headers or {}
+        return self._credentials is not None and headers.get("X-MBX-APIKEY") == self._credentials.api_key
+
+    def _venue_error(self, exc: BaseException, error: ConnectorError, method: str | None) -> ConnectorError:
+        if not (is_write(method) and _KEY_OR_PERMISSION_REFUSED.search(str(exc))):
+            return error
+        if self._key_proven or self._prove_key():
+            return PermissionDenied(
+                f"the API key may not do this on binance (its permissions): {error.message}"
+            )
+        if isinstance(error, CredentialsRejected):
+            return error
+        return CredentialsRejected(error.message)
+
+    def _prove_key(self) -> bool:
+        """One signed read (GET /api/v3/account without empty balances): does the venue
+        accept this key at all? Any failure counts as no."""
+        if self._credentials is None:
+            return False
+        try:
+            self.exchange.private_get_account({"omitZeroBalances": "true"})
+        except Exception as exc:
+            logger.info(
+                "binance %s: key check after -2015 failed: %s", self.environment.value, type(exc).__name__
+            )
+            return False
+        self._key_proven = True
+        return True
 
     @retrying
     def fetch_permissions(self) -> dict[str, Any]:

@@ -6,10 +6,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+
 from .base import Connector, StreamConnector, _decimal_arg, _order
-from .errors import InvalidInput, OrderNotFound
+from .errors import InvalidInput, InvalidOrder, NoOpenPosition, OrderNotFound
 from .retry import retrying
-from .types import Order
+from .types import Order, Position, to_decimals
 
 __all__ = ["BybitConnector", "BybitStreamConnector"]
 
@@ -34,6 +36,13 @@ class _Bybit:
     client_order_id_pattern: re.Pattern[str] = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 
+# retCode 110043 "Set leverage not modified": the leverage already is that value. CCXT 4.5
+# raises it as BadRequest (bybit.py ``exceptions['exact']``), not as NoChange.
+_LEVERAGE_NOT_MODIFIED = re.compile(r'"retCode"\s*:\s*110043\b')
+# retCode 10001 "can not set tp/sl/ts for zero position" (CCXT BadRequest, ours InvalidOrder).
+_ZERO_POSITION = re.compile(r"zero position", re.IGNORECASE)
+
+
 class BybitConnector(_Bybit, Connector):
     """Bybit spot, USDT linear and inverse contracts."""
 
@@ -41,6 +50,37 @@ class BybitConnector(_Bybit, Connector):
         if market.get("spot"):
             return "spot"
         return "inverse" if market.get("inverse") else "linear"
+
+    def _is_unchanged(self, exc: BaseException) -> bool:
+        if isinstance(exc, ccxt.BadRequest) and _LEVERAGE_NOT_MODIFIED.search(str(exc)):
+            return True
+        return super()._is_unchanged(exc)
+
+    @retrying
+    def fetch_positions(self, symbols: list[str] | None = None) -> list[Position]:
+        """Open positions of linear and inverse contracts, optionally for some symbols only.
+
+        GET /v5/position/list answers one ``category`` per request (spot has no positions and
+        is refused with 10001 "Illegal category"), and a linear request needs a ``symbol`` or
+        a ``settleCoin``. CCXT takes the category from a symbol, or else from the instance's
+        ``defaultType`` (spot here), and accepts one symbol at most. So, as ccxt.pro's
+        positions snapshot does (bybit ``load_positions_snapshot``: linear and inverse,
+        merged): without symbols, ask linear once per settle coin of the loaded linear
+        markets (USDT, USDC) and inverse once; with symbols, ask each symbol (Bybit then also
+        lists a flat row, ``contracts`` 0, for a symbol without a position). Up to 200
+        positions per request (CCXT's limit; later pages are not fetched)."""
+        if symbols is not None:
+            markets = [self._require_contract(symbol) for symbol in symbols]
+            requests: list[tuple[list[str] | None, dict[str, Any]]] = [([m["symbol"]], {}) for m in markets]
+        else:
+            loaded = self._ensure_markets().values()
+            settles = sorted({m["settle"] for m in loaded if m.get("linear") and m.get("settle")})
+            requests = [(None, {"type": "swap", "subType": "linear", "settleCoin": coin}) for coin in settles]
+            requests.append((None, {"type": "swap", "subType": "inverse"}))
+        positions: list[Any] = []
+        for asked, params in requests:
+            positions.extend(self._call("fetch_positions", asked, params))
+        return to_decimals(positions)  # type: ignore[no-any-return]
 
     @retrying
     def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> Order:
@@ -65,7 +105,9 @@ class BybitConnector(_Bybit, Connector):
         stop_loss: Decimal | str | None = None,
     ) -> dict[str, Any]:
         """Set (or with 0 clear) take-profit and stop-loss prices on the whole position of a
-        contract market: POST /v5/position/trading-stop (one-way mode, full position)."""
+        contract market: POST /v5/position/trading-stop (one-way mode, full position).
+        Without an open position Bybit refuses (10001 "can not set tp/sl/ts for zero
+        position"): that is :class:`NoOpenPosition` naming the symbol."""
         market = self._require_contract(symbol)
         if take_profit is None and stop_loss is None:
             raise InvalidInput("give take_profit, stop_loss or both", field="take_profit")
@@ -82,7 +124,14 @@ class BybitConnector(_Bybit, Connector):
                     raise InvalidInput(f"{field} must not be negative", field=field)
                 key = "takeProfit" if field == "take_profit" else "stopLoss"
                 request[key] = self.exchange.price_to_precision(symbol, str(price)) if price else "0"
-        response = self._call("private_post_v5_position_trading_stop", request, order_operation=True)
+        try:
+            response = self._call("private_post_v5_position_trading_stop", request, order_operation=True)
+        except InvalidOrder as refused:
+            if _ZERO_POSITION.search(refused.message):
+                raise NoOpenPosition(
+                    f"{symbol} has no open position: open one before setting take-profit or stop-loss"
+                ) from refused
+            raise
         return {"symbol": symbol, "takeProfit": take_profit, "stopLoss": stop_loss, "info": response}
 
     def adjust_margin(self, symbol: str, amount: Decimal | str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "InsufficientFunds",
     "InvalidInput",
     "InvalidOrder",
+    "NoOpenPosition",
     "NotSupported",
     "OrderNotFound",
     "OutcomeUnknown",
@@ -157,6 +158,14 @@ class InvalidInput(ConnectorError):
     request parameter. Fix the input; do not retry."""
 
     code = "invalid_input"
+
+
+class NoOpenPosition(InvalidInput):
+    """The operation needs an open position on this contract market and there is none
+    (Bybit TP/SL on a flat position). Open a position first; do not retry unchanged."""
+
+    code = "no_open_position"
+    default_field = "symbol"
 
 
 # --------------------------------------------------------------------------- scrubbing

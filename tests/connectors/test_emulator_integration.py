@@ -18,6 +18,7 @@ from connectors import (
     ExchangeUnavailable,
     InsufficientFunds,
     InvalidOrder,
+    NoOpenPosition,
     OrderNotFound,
     OutcomeUnknown,
     PermissionDenied,
@@ -225,6 +226,50 @@ def test_leverage_margin_mode_and_positions_on_a_perpetual(emulator: Any, venue:
     assert positions and positions[0]["symbol"] == swap and positions[0]["contracts"] > 0
 
 
+def test_positions_without_symbols_list_the_open_contract_positions(emulator: Any, venue: str) -> None:
+    # Without symbols CCXT picks the market type from the instance's defaultType (spot):
+    # Bybit then asked category=spot and got 10001 "Illegal category". Every venue must ask
+    # for its contracts (Binance fapi positionRisk, OKX account/positions, Bybit linear+inverse).
+    connector = connect(emulator, venue, fresh_credentials(emulator, venue, "allpositions"))
+    swap = SYMBOLS[venue]["swap"]
+    amount, _ = far_below(connector, swap)
+    connector.create_order(swap, "market", "buy", amount)
+
+    positions = connector.fetch_positions()
+
+    assert swap in [p["symbol"] for p in positions if p["contracts"]]
+    assert all(connector.market(p["symbol"])["contract"] for p in positions)
+
+
+def test_bybit_positions_without_symbols_merge_linear_and_inverse(emulator: Any) -> None:
+    require_venue(emulator, "bybit")
+    balances = {"USDT": "100000", "BTC": "2"}
+    connector = connect(emulator, "bybit", fresh_credentials(emulator, "bybit", "linverse", balances))
+    linear, inverse = SYMBOLS["bybit"]["swap"], "BTC/USD:BTC"
+    for symbol in (linear, inverse):
+        amount, _ = far_below(connector, symbol)
+        connector.create_order(symbol, "market", "buy", amount)
+    before = requests_to(emulator, "bybit", "/v5/position/list")
+
+    open_symbols = {p["symbol"] for p in connector.fetch_positions() if p["contracts"]}
+
+    assert {linear, inverse} <= open_symbols
+    settle_coins = {m["settle"] for m in connector.load_markets().values() if m.get("linear")}
+    assert requests_to(emulator, "bybit", "/v5/position/list") - before == len(settle_coins) + 1
+
+
+def test_setting_the_same_leverage_again_is_success(emulator: Any, venue: str) -> None:
+    connector = connect(emulator, venue, fresh_credentials(emulator, venue, "sameleverage"))
+    swap = SYMBOLS[venue]["swap"]
+
+    first = connector.set_leverage(7, swap)
+    again = connector.set_leverage(7, swap)
+
+    assert first["changed"] is True and again["leverage"] == 7
+    if venue == "bybit":  # Bybit says so: 110043 "Set leverage not modified"
+        assert again["changed"] is False
+
+
 # ------------------------------------------------------------------ venue extras
 # Endpoints the emulator does not serve yet answer "... is not emulated": conftest reports
 # those tests as skipped, quoting the emulator, until the endpoint lands.
@@ -268,6 +313,18 @@ def test_bybit_sets_take_profit_and_stop_loss_on_a_position(emulator: Any) -> No
     position = connector.fetch_positions([swap])[0]
 
     assert position["takeProfitPrice"] == take_profit and position["stopLossPrice"] == stop_loss
+
+
+def test_bybit_take_profit_without_a_position_is_no_open_position(emulator: Any) -> None:
+    require_venue(emulator, "bybit")
+    connector = connect(emulator, "bybit", fresh_credentials(emulator, "bybit", "tpslflat"))
+    swap = SYMBOLS["bybit"]["swap"]
+
+    with pytest.raises(NoOpenPosition) as caught:
+        connector.set_trading_stop(swap, take_profit=Decimal(90000))  # type: ignore[attr-defined]
+
+    assert caught.value.code == "no_open_position" and caught.value.field == "symbol"
+    assert caught.value.message.startswith(f"{swap} has no open position")
 
 
 def test_bybit_adds_margin_to_an_isolated_position(emulator: Any) -> None:
@@ -343,6 +400,27 @@ def test_a_read_only_key_is_permission_denied_when_it_trades(emulator: Any, venu
         f"the emulator reports the key as read-only on {venue} yet accepted its order {placed['id']} "
         "(the venue refuses it: Bybit retCode 10005, CCXT PermissionDenied)"
     )
+
+
+def test_binance_tells_a_read_only_key_from_an_unknown_one_on_a_first_write(emulator: Any) -> None:
+    # Binance answers both with -2015 (401, CCXT AuthenticationError). An instance that has
+    # not yet made a signed call checks the key with one signed read before deciding.
+    require_venue(emulator, "binance")
+    spot = SYMBOLS["binance"]["spot"]
+    read_only = fresh_credentials(emulator, "binance", "firstwrite-readonly")
+    amount, price = far_below(connect(emulator, "binance"), spot)
+    clear_connector_cache()
+    before = requests_to(emulator, "binance", "/api/v3/account")
+
+    with pytest.raises(PermissionDenied) as refused:
+        connect(emulator, "binance", read_only).create_order(spot, "limit", "buy", amount, price)
+    with pytest.raises(CredentialsRejected):
+        connect(emulator, "binance", Credentials("no-such-key-0001", "no-such-secret")).create_order(
+            spot, "limit", "buy", amount, price
+        )
+
+    assert refused.value.code == "exchange_permission_denied" and "-2015" in refused.value.message
+    assert requests_to(emulator, "binance", "/api/v3/account") - before == 2  # one check per instance
 
 
 def test_a_429_with_retry_after_is_rate_limited(

@@ -145,7 +145,7 @@ def test_outcome_unknown_is_not_a_temporary_error() -> None:
 def test_every_error_has_a_stable_unique_code_and_says_what_to_do() -> None:
     classes = [getattr(connectors, name) for name in connectors.__all__]
     tree = [c for c in classes if isinstance(c, type) and issubclass(c, errors.ConnectorError)]
-    assert len(tree) == 13
+    assert len(tree) == 14
     codes = [c.code for c in tree]
     assert len(set(codes)) == len(codes)
     assert errors.CredentialsRejected.code == "exchange_credentials_rejected"
