@@ -100,6 +100,43 @@ def api(client: Any, tokens: dict[str, str], trading_account: Any) -> Callable[.
     return call
 
 
+@pytest.fixture
+def own_key_api(
+    client: Any,
+    make_account: Callable[..., Any],
+    make_token: Callable[..., Any],
+    owner: Any,
+    settings: Any,
+    seeded_emulator: Any,
+) -> Callable[..., Callable[..., Any]]:
+    """``own_key_api(venue, label, permissions=None)``: an ``api``-like caller (owner's token
+    with read and trade) for a new account on ``venue`` whose key is its own at the emulator,
+    so its state (positions, leverage) starts fresh; ``permissions`` as the emulator's
+    ``add_account`` takes them (``("read",)``: a read-only key)."""
+
+    def make(venue: str, label: str, *, permissions: tuple[str, ...] | None = None) -> Callable[..., Any]:
+        require_venue(seeded_emulator, venue)
+        settings.EMULATOR_URL = seeded_emulator.url
+        key, secret, passphrase = f"{label}-{venue}-key-01", f"{label}-{venue}-secret-01", f"Pass-{label}-1"
+        seeded_emulator.add_account(key, secret, passphrase, permissions=permissions)
+        account = make_account(
+            label=f"{venue} {label}", exchange=venue, api_key=key, api_secret=secret, passphrase=passphrase
+        )
+        token = make_token(owner, ["account:read", "trade"], [account])[1]
+
+        def call(method: str, path: str, body: Any = None) -> Any:
+            kwargs: dict[str, Any] = (
+                {"content_type": "application/json", "data": body} if body is not None else {}
+            )
+            url = f"/api/v1/accounts/{account.pk}/{path}"
+            return getattr(client, method.lower())(url, HTTP_AUTHORIZATION=f"Bearer {token}", **kwargs)
+
+        call.account = account  # type: ignore[attr-defined]
+        return call
+
+    return make
+
+
 def price_far_below(emulator: Any, venue: str, symbol: str) -> str:
     """A whole-number price at half the market: rests on the book, never fills."""
     return str(int(emulator.market(venue, symbol).price() / 2))

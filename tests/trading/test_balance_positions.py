@@ -3,13 +3,29 @@ with its status and body."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from connectors import create_connector
 from tests.trading.conftest import VENUES, require_venue, skip_if_not_emulated
 
 pytestmark = pytest.mark.django_db
 
 BALANCE = "GET */api/v3/account"
+
+
+def smallest_order(emulator, venue, symbol):
+    """The smallest amount the market takes (its step, its minimum and its minimum value)."""
+    connector = create_connector(venue, environment="emulator", emulator_url=emulator.url)
+    market = connector.market(symbol)
+    step = Decimal(str(market["precision"]["amount"]))
+    amount = max(step, Decimal(str(market["limits"]["amount"].get("min") or step)))
+    value_min = Decimal(str((market["limits"].get("cost") or {}).get("min") or 0))
+    price = connector.fetch_ticker(symbol)["last"] * Decimal(str(market.get("contractSize") or 1))
+    while amount * price < value_min * Decimal("1.2"):
+        amount += step
+    return format(amount.normalize(), "f")
 
 
 @pytest.fixture
@@ -82,13 +98,35 @@ class TestBalance:
 class TestPositions:
     @pytest.mark.parametrize("venue", VENUES, indirect=True)
     def test_it_lists_open_positions_with_money_as_strings(self, api, seeded_emulator, venue):
-        if venue == "binance":
-            pytest.skip("the emulator does not serve Binance USDⓈ-M account endpoints (positions) yet")
         require_venue(seeded_emulator, venue)
         response = api("GET", "positions/")
         skip_if_not_emulated(response)
         assert response.status_code == 200, response.json()
         assert isinstance(response.json(), list)
+
+    @pytest.mark.parametrize("exchange", VENUES)
+    def test_an_open_position_is_listed_without_naming_its_symbol(
+        self, own_key_api, seeded_emulator, exchange
+    ):
+        # Without ?symbol= the connector asks every contract category (Bybit: linear per
+        # settle coin and inverse; it used to ask category=spot and get 10001).
+        call = own_key_api(exchange, "positions")
+        swap = "BTC/USDT:USDT"
+        order = {
+            "symbol": swap,
+            "side": "buy",
+            "type": "market",
+            "amount": smallest_order(seeded_emulator, exchange, swap),
+        }
+        assert call("POST", "orders/", order).status_code == 201
+
+        response = call("GET", "positions/")
+
+        assert response.status_code == 200, response.json()
+        [position] = [p for p in response.json() if p["symbol"] == swap]
+        assert position["side"] == "long"
+        assert isinstance(position["contracts"], str) and Decimal(position["contracts"]) > 0
+        assert isinstance(position["entry_price"], str) and "e" not in position["entry_price"].lower()
 
     def test_the_outsider_gets_404_and_a_token_without_account_read_403(
         self, api, client, make_token, owner, trading_account

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 import pytest
 
 from accounts.models import AuditEvent
@@ -74,10 +76,45 @@ def test_invalid_input_is_a_400_naming_the_field(api, path, body, field):
 )
 def test_the_setting_reaches_the_venue_and_is_audited(api, seeded_emulator, venue, path, body):
     require_venue(seeded_emulator, venue)
-    response = api("POST", path, body)
+    with open_position(api, body["symbol"]) if path == "positions/tpsl/" else nullcontext():
+        response = api("POST", path, body)
     skip_if_not_emulated(response)
     assert response.status_code == 200, response.json()
     assert response.json()["ok"] is True
     assert (
         AuditEvent.objects.filter(action=AuditEvent.Action.VENUE_SETTING, details__outcome="ok").count() == 1
     )
+
+
+@contextmanager
+def open_position(api, symbol, amount="0.001"):
+    """A small long position on ``symbol`` for the block (Bybit refuses TP/SL on a flat
+    position), closed with a reduce-only market sell afterwards."""
+    opened = api("POST", "orders/", {"symbol": symbol, "side": "buy", "type": "market", "amount": amount})
+    assert opened.status_code == 201, opened.json()
+    try:
+        yield
+    finally:
+        close = {"symbol": symbol, "side": "sell", "type": "market", "amount": amount, "reduce_only": True}
+        closed = api("POST", "orders/", close)
+        assert closed.status_code == 201, closed.json()
+
+
+def test_tpsl_without_an_open_position_is_a_400_saying_so(own_key_api, seeded_emulator):
+    call = own_key_api("bybit", "flat")
+    response = call("POST", "positions/tpsl/", {"symbol": "BTC/USDT:USDT", "take_profit": "90000"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "no_open_position" and error["field"] == "symbol"
+    assert error["message"].startswith("BTC/USDT:USDT has no open position")
+    audit = AuditEvent.objects.get(action=AuditEvent.Action.VENUE_SETTING)
+    assert audit.details["setting"] == "tpsl" and audit.details["outcome"] == "no_open_position"
+
+
+def test_setting_the_same_leverage_again_is_a_200_that_changed_nothing(own_key_api, seeded_emulator):
+    call = own_key_api("bybit", "sameleverage")
+    body = {"symbol": "BTC/USDT:USDT", "leverage": "6"}
+    first, again = call("POST", "leverage/", body), call("POST", "leverage/", body)
+    assert first.status_code == 200 and first.json()["setting"]["changed"] is True
+    assert again.status_code == 200, again.json()
+    assert again.json()["setting"] == {"symbol": "BTC/USDT:USDT", "leverage": "6", "changed": False}

@@ -135,6 +135,22 @@ def test_the_venue_rejecting_an_order_is_a_400_with_the_rejected_order(api, seed
     assert order.status == "rejected" and order.last_error_code == "insufficient_funds"
 
 
+@pytest.mark.parametrize("exchange", VENUES)
+def test_an_order_from_a_read_only_key_is_a_400_permission_denied_and_rejected(
+    own_key_api, seeded_emulator, exchange
+):
+    # Binance -2015 (checked against one signed read), OKX 50120, Bybit 10005: a 400 with
+    # its own code, not a 403 (ours: the token's scope) nor exchange_credentials_rejected.
+    call = own_key_api(exchange, "readonly", permissions=("read",))
+    response = call("POST", "orders/", limit_buy(seeded_emulator, exchange))
+    assert response.status_code == 400, response.json()
+    body = response.json()
+    assert body["error"]["code"] == "exchange_permission_denied"
+    assert body["order"]["status"] == "rejected"
+    order = Order.objects.get(pk=body["order"]["id"])
+    assert order.status == "rejected" and order.last_error_code == "exchange_permission_denied"
+
+
 def test_mass_assigned_fields_are_ignored(api, seeded_emulator, trading_account, make_account, outsider):
     other = make_account(owner=outsider, label="theirs", exchange="binance")
     body = limit_buy(
