@@ -83,6 +83,11 @@ class Catalogue:
 
 
 @cache
+def decimal_or(value: Any, default: str = "0") -> Decimal:
+    """A recorded number (string or number) as a Decimal; ``default`` when it is missing or empty."""
+    return Decimal(str(value)) if value not in (None, "") else Decimal(default)
+
+
 def load_json(kind: str, venue: str) -> Any:
     """Load one recorded file, e.g. ``load_json("markets", "binance")``."""
     return json.loads((DATA_DIR / "ccxt-static" / kind / f"{venue}.json").read_text(encoding="utf-8"))

@@ -154,19 +154,17 @@ class DerivativesAccount:
     def margin_mode_of(self, symbol: str) -> MarginMode:
         return self.margin_mode.get(symbol, "cross")
 
+    def flat(self, venue: str, key: str, instrument: Instrument, side: PositionSide) -> Position:
+        """A flat position of (symbol, side) with the symbol's settings, not kept (venues that list a symbol's
+        rows even when flat)."""
+        mode, leverage = self.margin_mode_of(instrument.symbol), self.leverage_of(instrument.symbol)
+        return Position(venue, key, instrument.symbol, side, instrument, mode, leverage)
+
     def position(self, venue: str, key: str, instrument: Instrument, side: PositionSide) -> Position:
         """The position of (symbol, side), created flat with the symbol's settings."""
         found = self.positions.get((instrument.symbol, side))
         if found is None:
-            found = self.positions[(instrument.symbol, side)] = Position(
-                venue,
-                key,
-                instrument.symbol,
-                side,
-                instrument,
-                self.margin_mode_of(instrument.symbol),
-                self.leverage_of(instrument.symbol),
-            )
+            found = self.positions[(instrument.symbol, side)] = self.flat(venue, key, instrument, side)
         return found
 
     def open_positions(self, symbol: str | None = None) -> list[Position]:

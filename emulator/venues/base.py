@@ -15,6 +15,24 @@ from emulator.ws import WsHub
 if TYPE_CHECKING:
     from emulator.ws import WsConnection
 
+GATEWAY_PAGES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Time-out",
+}
+
+
+def gateway_page(status: int, headers: dict[str, str] | None = None) -> web.Response:
+    """A web gateway's HTML page for a 5xx (what Binance and Bybit answer when their gateway fails). It is not
+    JSON, so CCXT maps the status: 500/502/503 ExchangeNotAvailable, 504 RequestTimeout."""
+    title = GATEWAY_PAGES.get(status, "Error")
+    page = (
+        f"<html><head><title>{status} {title}</title></head>"
+        f"<body><center><h1>{status} {title}</h1></center></body></html>"
+    )
+    return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+
 
 class VenueAdapter:
     """Translate one venue's protocol to the engine.

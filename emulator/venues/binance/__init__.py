@@ -9,22 +9,13 @@ from aiohttp import web
 
 from emulator.catalogue import Instrument
 from emulator.routing import Router, VenueRequest
-from emulator.venues.base import VenueAdapter
+from emulator.venues.base import VenueAdapter, gateway_page
 from emulator.venues.binance.instruments import load_instruments
 from emulator.venues.binance.rest import COINM_HOSTS, SPOT_HOSTS, USDM_HOSTS, BinanceRest
 from emulator.venues.binance.user import LISTEN_KEY_TTL_MS, WS_API_HOSTS, BinanceUserStreams
 from emulator.venues.binance.ws import HOSTS as WS_HOSTS
 from emulator.venues.binance.ws import BinanceStreams
 from emulator.ws import WsConnection
-
-# Binance's gateway pages for 5xx are not JSON; CCXT then maps the status (500/502/503 ExchangeNotAvailable,
-# 504 RequestTimeout), which is what clients see when the real gateway fails.
-GATEWAY_PAGES = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Time-out",
-}
 
 
 class BinanceAdapter(VenueAdapter):
@@ -72,12 +63,7 @@ class BinanceAdapter(VenueAdapter):
                 "6000. Please use WebSocket Streams for live updates to avoid polling the API.",
             }
             return web.json_response(body, status=status, headers=headers)
-        title = GATEWAY_PAGES.get(status, "Error")
-        page = (
-            f"<html><head><title>{status} {title}</title></head>"
-            f"<body><center><h1>{status} {title}</h1></center></body></html>"
-        )
-        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+        return gateway_page(status, headers)
 
     def forced_disconnect(self, conn: WsConnection, reason: str) -> tuple[list[Any], int]:
         """``shutdown``: the ``serverShutdown`` event (market and user-data streams), then a close frame;

@@ -294,27 +294,14 @@ class BinanceFutures:
         result["cumQty"] = result["executedQty"]
         return result
 
-    def _find(self, section: Section, params: Params, key: str) -> Order:
-        instrument = self.instrument(section, params)
-        assert instrument is not None
-        order_id, client_id = params.integer("orderId"), params.text("origClientOrderId")
-        if order_id is None and client_id is None:
-            raise BinanceError(
-                -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-            )
-        try:
-            return self.engine.find_order(VENUE, key, instrument.symbol, order_id, client_id)
-        except OrderRejected:
-            raise BinanceError(-2013, "Order does not exist.") from None
-
     def get_order(self, section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
-        order = self._find(section, params, key)
+        order = self.rest.find(section, params, key)
         return futures_order(order, self._instrument_of(order))
 
     def get_open_order(self, section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
-        order = self._find(section, params, key)
+        order = self.rest.find(section, params, key)
         if not order.is_open:
             raise BinanceError(-2013, "Order does not exist.")
         return futures_order(order, self._instrument_of(order))
@@ -322,7 +309,7 @@ class BinanceFutures:
     def cancel_order(self, section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
         try:
-            order = self._find(section, params, key)
+            order = self.rest.find(section, params, key)
             self.engine.cancel_order(VENUE, key, order.symbol, order.id)
         except (OrderRejected, BinanceError):
             raise BinanceError(-2011, "Unknown order sent.") from None
@@ -347,42 +334,15 @@ class BinanceFutures:
         assert key is not None
         instrument = self.instrument(section, params)
         assert instrument is not None
-        from_id, start, end = (
-            params.integer("orderId"),
-            params.integer("startTime"),
-            params.integer("endTime"),
-        )
-        limit = self.rest.limit(params, 500, 1000)
-        orders = [
-            o
-            for o in self.engine.ledger(VENUE, key).orders.values()
-            if o.symbol == instrument.symbol
-            and (from_id is None or o.id >= from_id)
-            and (start is None or o.created_ms >= start)
-            and (end is None or o.created_ms <= end)
-        ]
-        orders = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
-        return [futures_order(o, instrument) for o in orders]
+        return [futures_order(o, instrument) for o in self.rest.orders_window(params, key, instrument)]
 
     def user_trades(self, section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
         instrument = self.instrument(section, params)
         assert instrument is not None
-        order_id, from_id = params.integer("orderId"), params.integer("fromId")
-        start, end = params.integer("startTime"), params.integer("endTime")
-        limit = self.rest.limit(params, 500, 1000)
-        ledger = self.engine.ledger(VENUE, key)
-        fills = [
-            f
-            for f in ledger.fills
-            if f.symbol == instrument.symbol
-            and (order_id is None or f.order_id == order_id)
-            and (from_id is None or f.trade_id >= from_id)
-            and (start is None or f.ts_ms >= start)
-            and (end is None or f.ts_ms <= end)
-        ]
-        fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
-        return [user_trade(instrument, f, ledger.orders.get(f.order_id)) for f in fills]
+        orders = self.engine.ledger(VENUE, key).orders
+        fills = self.rest.fills_window(params, key, instrument)
+        return [user_trade(instrument, f, orders.get(f.order_id)) for f in fills]
 
     # --- account and positions ----------------------------------------------------------------------------
 

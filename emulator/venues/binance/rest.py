@@ -241,6 +241,50 @@ class BinanceRest:
     def market(self, instrument: Instrument) -> Market:
         return self.engine.market(VENUE, instrument.symbol)
 
+    def find(self, section: Section, params: Params, key: str) -> Order:
+        """The key's order named by ``orderId`` or ``origClientOrderId`` on ``symbol`` (spot and futures);
+        ``OrderRejected(ORDER_NOT_FOUND)`` (-2013) when there is none."""
+        instrument = self.instrument(section, params)
+        assert instrument is not None
+        order_id, client_id = params.integer("orderId"), params.text("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise BinanceError(
+                -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            )
+        return self.engine.find_order(VENUE, key, instrument.symbol, order_id, client_id)
+
+    def orders_window(self, params: Params, key: str, instrument: Instrument) -> list[Order]:
+        """``allOrders``: the key's orders on the instrument from ``orderId`` and within ``startTime`` ..
+        ``endTime``; at most ``limit`` (500, up to 1000): the first ones after a start, else the latest."""
+        from_id, start = params.integer("orderId"), params.integer("startTime")
+        end, limit = params.integer("endTime"), self.limit(params, 500, 1000)
+        orders = [
+            o
+            for o in self.engine.ledger(VENUE, key).orders.values()
+            if o.symbol == instrument.symbol
+            and (from_id is None or o.id >= from_id)
+            and (start is None or o.created_ms >= start)
+            and (end is None or o.created_ms <= end)
+        ]
+        return orders[:limit] if from_id is not None or start is not None else orders[-limit:]
+
+    def fills_window(self, params: Params, key: str, instrument: Instrument) -> list[Fill]:
+        """``myTrades`` / ``userTrades``: the key's fills on the instrument, of ``orderId``, from ``fromId``
+        and within ``startTime`` .. ``endTime``; ``limit`` as in :meth:`orders_window`."""
+        order_id, from_id = params.integer("orderId"), params.integer("fromId")
+        start, end = params.integer("startTime"), params.integer("endTime")
+        limit = self.limit(params, 500, 1000)
+        fills = [
+            f
+            for f in self.engine.ledger(VENUE, key).fills
+            if f.symbol == instrument.symbol
+            and (order_id is None or f.order_id == order_id)
+            and (from_id is None or f.trade_id >= from_id)
+            and (start is None or f.ts_ms >= start)
+            and (end is None or f.ts_ms <= end)
+        ]
+        return fills[:limit] if from_id is not None or start is not None else fills[-limit:]
+
     @staticmethod
     def limit(params: Params, default: int, maximum: int) -> int:
         value = params.integer("limit")
@@ -595,24 +639,14 @@ class BinanceRest:
         self.engine.check_order(VENUE, **self._order_request(params))
         return {}
 
-    def _find(self, params: Params, key: str) -> Order:
-        instrument = self.instrument(SPOT, params)
-        assert instrument is not None
-        order_id, client_id = params.integer("orderId"), params.text("origClientOrderId")
-        if order_id is None and client_id is None:
-            raise BinanceError(
-                -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-            )
-        return self.engine.find_order(VENUE, key, instrument.symbol, order_id, client_id)
-
     def get_order(self, _section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
-        return order_json(self._find(params, key), self.engine.catalogue)
+        return order_json(self.find(SPOT, params, key), self.engine.catalogue)
 
     def cancel_order(self, _section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
         try:
-            order = self._find(params, key)
+            order = self.find(SPOT, params, key)
             self.engine.cancel_order(VENUE, key, order.symbol, order.id)
         except OrderRejected:
             # Binance answers -2011 for an unknown id as well as for an order that is no longer open.
@@ -640,41 +674,13 @@ class BinanceRest:
         assert key is not None
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        from_id, start, end = (
-            params.integer("orderId"),
-            params.integer("startTime"),
-            params.integer("endTime"),
-        )
-        limit = self.limit(params, 500, 1000)
-        orders = [
-            o
-            for o in self.engine.ledger(VENUE, key).orders.values()
-            if o.symbol == instrument.symbol
-            and (from_id is None or o.id >= from_id)
-            and (start is None or o.created_ms >= start)
-            and (end is None or o.created_ms <= end)
-        ]
-        orders = orders[:limit] if from_id is not None or start is not None else orders[-limit:]
-        return [order_json(o, self.engine.catalogue) for o in orders]
+        return [order_json(o, self.engine.catalogue) for o in self.orders_window(params, key, instrument)]
 
     def my_trades(self, _section: Section, params: Params, key: str | None) -> Any:
         assert key is not None
         instrument = self.instrument(SPOT, params)
         assert instrument is not None
-        order_id, from_id = params.integer("orderId"), params.integer("fromId")
-        start, end = params.integer("startTime"), params.integer("endTime")
-        limit = self.limit(params, 500, 1000)
-        fills = [
-            f
-            for f in self.engine.ledger(VENUE, key).fills
-            if f.symbol == instrument.symbol
-            and (order_id is None or f.order_id == order_id)
-            and (from_id is None or f.trade_id >= from_id)
-            and (start is None or f.ts_ms >= start)
-            and (end is None or f.ts_ms <= end)
-        ]
-        fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
-        return [my_trade(instrument, f) for f in fills]
+        return [my_trade(instrument, f) for f in self.fills_window(params, key, instrument)]
 
 
 SUPPORTED_TYPES = frozenset({"LIMIT", "MARKET", "LIMIT_MAKER"})

@@ -8,20 +8,13 @@ from aiohttp import web
 
 from emulator.catalogue import Instrument
 from emulator.routing import Router, VenueRequest
-from emulator.venues.base import VenueAdapter
+from emulator.venues.base import VenueAdapter, gateway_page
 from emulator.venues.bybit.instruments import VENUE, load_instruments
 from emulator.venues.bybit.protocol import BybitError
 from emulator.venues.bybit.rest import HOSTS as REST_HOSTS
 from emulator.venues.bybit.rest import BybitRest
 from emulator.venues.bybit.ws import HOSTS as WS_HOSTS
 from emulator.venues.bybit.ws import BybitStreams
-
-GATEWAY_PAGES = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Time-out",
-}
 
 
 class BybitAdapter(VenueAdapter):
@@ -55,9 +48,4 @@ class BybitAdapter(VenueAdapter):
             return web.json_response(
                 body | {"time": self.engine.clock.now_ms()}, status=status, headers=headers
             )
-        title = GATEWAY_PAGES.get(status, "Error")
-        page = (
-            f"<html><head><title>{status} {title}</title></head>"
-            f"<body><center><h1>{status} {title}</h1></center></body></html>"
-        )
-        return web.Response(text=page, status=status, content_type="text/html", headers=headers)
+        return gateway_page(status, headers)

@@ -150,17 +150,7 @@ class BybitDerivatives:
     def position_or_flat(self, key: str, instrument: Instrument, side: PositionSide) -> Position:
         account = self.engine.derivatives(VENUE, key)
         found = account.positions.get((instrument.symbol, side))
-        if found is not None:
-            return found
-        return Position(
-            VENUE,
-            key,
-            instrument.symbol,
-            side,
-            instrument,
-            account.margin_mode_of(instrument.symbol),
-            account.leverage_of(instrument.symbol),
-        )
+        return found if found is not None else account.flat(VENUE, key, instrument, side)
 
     def position_json(self, key: str, instrument: Instrument, position: Position) -> dict[str, Any]:
         """One position as ``/v5/position/list`` and the ``position`` stream list it."""

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from emulator.catalogue import (
     Instrument,
     Kind,
+    decimal_or,
     expiry_ms,
     load_json,
     quarterly_expiries,
@@ -79,10 +80,6 @@ def day_code(day: dt.date) -> str:
     return day.strftime("%d%b%y").upper()
 
 
-def _d(value: Any, default: str = "0") -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(default)
-
-
 def _spot(symbol: str, market: dict[str, Any]) -> Instrument:
     info = market["info"]
     lot, price = info["lotSizeFilter"], info["priceFilter"]
@@ -94,11 +91,11 @@ def _spot(symbol: str, market: dict[str, Any]) -> Instrument:
         base=market["base"],
         quote=market["quote"],
         settle=None,
-        price_tick=_d(price["tickSize"]).normalize(),
-        amount_step=_d(lot["basePrecision"]).normalize(),
-        min_amount=_d(lot["minOrderQty"]),
-        max_amount=_d(lot["maxOrderQty"]),
-        min_notional=_d(lot.get("minOrderAmt")),
+        price_tick=decimal_or(price["tickSize"]).normalize(),
+        amount_step=decimal_or(lot["basePrecision"]).normalize(),
+        min_amount=decimal_or(lot["minOrderQty"]),
+        max_amount=decimal_or(lot["maxOrderQty"]),
+        min_notional=decimal_or(lot.get("minOrderAmt")),
         maker=Decimal("0.001"),
         taker=Decimal("0.001"),
         raw=info,
@@ -119,13 +116,13 @@ def _contract(
         base=base,
         quote=quote,
         settle=settle,
-        price_tick=_d(price["tickSize"]).normalize(),
-        amount_step=_d(lot["qtyStep"]).normalize(),
-        min_amount=_d(lot["minOrderQty"]),
-        max_amount=_d(lot["maxOrderQty"]),
-        min_notional=_d(lot.get("minNotionalValue")) if linear else Decimal(0),
-        min_price=_d(price.get("minPrice")),
-        max_price=_d(price.get("maxPrice")),
+        price_tick=decimal_or(price["tickSize"]).normalize(),
+        amount_step=decimal_or(lot["qtyStep"]).normalize(),
+        min_amount=decimal_or(lot["minOrderQty"]),
+        max_amount=decimal_or(lot["maxOrderQty"]),
+        min_notional=decimal_or(lot.get("minNotionalValue")) if linear else Decimal(0),
+        min_price=decimal_or(price.get("minPrice")),
+        max_price=decimal_or(price.get("maxPrice")),
         maker=Decimal("0.0002"),
         taker=Decimal("0.00055"),
         linear=linear,
@@ -161,12 +158,12 @@ def _option(
         base=base,
         quote="USDT",
         settle="USDT",
-        price_tick=_d(price["tickSize"]).normalize(),
-        amount_step=_d(lot["qtyStep"]).normalize(),
-        min_amount=_d(lot["minOrderQty"]),
-        max_amount=_d(lot["maxOrderQty"]),
-        min_price=_d(price["minPrice"]),
-        max_price=_d(price["maxPrice"]),
+        price_tick=decimal_or(price["tickSize"]).normalize(),
+        amount_step=decimal_or(lot["qtyStep"]).normalize(),
+        min_amount=decimal_or(lot["minOrderQty"]),
+        max_amount=decimal_or(lot["maxOrderQty"]),
+        min_price=decimal_or(price["minPrice"]),
+        max_price=decimal_or(price["maxPrice"]),
         maker=Decimal("0.0002"),
         taker=Decimal("0.0003"),
         linear=True,

@@ -235,6 +235,16 @@ class BybitRest:
     def market(self, instrument: Instrument) -> Market:
         return self.engine.market(VENUE, instrument.symbol)
 
+    def selected(self, category: Category, params: Params) -> list[Instrument]:
+        """The instrument named by ``symbol``, else the category's of ``baseCoin`` (options: BTC by
+        default)."""
+        one = self.instrument(category, params, required=False)
+        if one is not None:
+            return [one]
+        selected = self.instruments(category)
+        base = params.text("baseCoin") or ("BTC" if category == "option" else None)
+        return selected if base is None else [i for i in selected if i.base == base.upper()]
+
     @staticmethod
     def limit(params: Params, default: int, maximum: int) -> int:
         value = params.integer("limit")
@@ -258,14 +268,7 @@ class BybitRest:
     def instruments_info(self, params: Params, _key: str | None) -> Any:
         category = self.category(params)
         status = params.text("status")
-        one = self.instrument(category, params, required=False)
-        if one is not None:
-            selected = [one]
-        else:
-            selected = self.instruments(category)
-            base = params.text("baseCoin") or ("BTC" if category == "option" else None)
-            if base is not None:
-                selected = [i for i in selected if i.base == base.upper()]
+        selected = self.selected(category, params)
         if status is not None and status != "Trading":
             selected = []  # every emulated instrument is trading (no pre-launch, settling or closed ones)
         default, maximum = (500, 1000) if category != "spot" else (500, 500)
@@ -275,16 +278,8 @@ class BybitRest:
 
     def tickers(self, params: Params, _key: str | None) -> Any:
         category = self.category(params)
-        one = self.instrument(category, params, required=False)
-        if one is not None:
-            selected = [one]
-        else:
-            selected = self.instruments(category)
-            base = params.text("baseCoin") or ("BTC" if category == "option" else None)
-            if base is not None:
-                selected = [i for i in selected if i.base == base.upper()]
         now = self.engine.clock.now_ms()
-        return {"category": category, "list": [self.ticker(i, now) for i in selected]}
+        return {"category": category, "list": [self.ticker(i, now) for i in self.selected(category, params)]}
 
     def ticker(self, instrument: Instrument, now: int) -> dict[str, Any]:
         market = self.market(instrument)

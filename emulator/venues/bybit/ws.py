@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -46,6 +46,8 @@ from emulator.venues.bybit.protocol import (
 )
 from emulator.venues.bybit.rest import BybitRest, Params, execution_json, order_json, refuse_read_only
 from emulator.ws import Subscription, WsConnection
+
+T = TypeVar("T")
 
 HOSTS = ("stream.bybit.com", "stream-testnet.bybit.com")
 PUBLIC_PREFIX = "/v5/public/"
@@ -496,17 +498,10 @@ def _wallet_rows(engine: Engine, key: str) -> Callable[[], list[Any]]:
     def state() -> dict[str, tuple[Decimal, Decimal]]:
         return {a: (b.free, b.locked) for a, b in engine.wallet(VENUE, key).balances.items()}
 
-    seen = state()
-
-    def rows() -> list[Any]:
-        nonlocal seen
-        current = state()
-        if current == seen:
-            return []
-        seen = current
+    def rows(_before: Any, _now: Any) -> list[Any]:
         return list(rest.wallet_balance(Params({"accountType": "UNIFIED"}), key)["list"])
 
-    return rows
+    return _when_changed(state, rows)
 
 
 def _position_rows(engine: Engine, key: str) -> Callable[[], list[Any]]:
@@ -529,25 +524,33 @@ def _position_rows(engine: Engine, key: str) -> Callable[[], list[Any]]:
             for k, p in engine.derivatives(VENUE, key).positions.items()
         }
 
-    seen = state()
-
-    def rows() -> list[Any]:
-        nonlocal seen
-        current = state()
-        if current == seen:
-            return []
+    def rows(before: dict[Any, tuple[Any, ...]], now: dict[Any, tuple[Any, ...]]) -> list[Any]:
         positions = engine.derivatives(VENUE, key).positions
         changed = []
-        for k, values in current.items():
-            if seen.get(k) != values:
+        for k, values in now.items():
+            if before.get(k) != values:
                 position = positions[k]
                 category = category_of(position.instrument)
                 row = derivatives.position_json(key, position.instrument, position)
                 changed.append(row | {"category": category})
-        seen = current
         return changed
 
-    return rows
+    return _when_changed(state, rows)
+
+
+def _when_changed(state: Callable[[], T], rows: Callable[[T, T], list[Any]]) -> Callable[[], list[Any]]:
+    """A source of pushed rows: ``rows(before, now)`` each time ``state()`` differs from the last one seen."""
+    seen = state()
+
+    def poll() -> list[Any]:
+        nonlocal seen
+        now = state()
+        if now == seen:
+            return []
+        before, seen = seen, now
+        return rows(before, now)
+
+    return poll
 
 
 def _private(clock: Clock, message_id: str, topic: str, now: int, data: list[Any]) -> dict[str, Any]:

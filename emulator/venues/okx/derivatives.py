@@ -22,7 +22,7 @@ from emulator.orders import OrderRejected, Reject
 from emulator.positions import DerivativesAccount, Income, Position
 from emulator.venues.okx import shapes
 from emulator.venues.okx.instruments import INST_TYPES, VENUE
-from emulator.venues.okx.protocol import REJECTIONS, OkxError, empty, num, param_error
+from emulator.venues.okx.protocol import REJECTIONS, OkxError, choice, empty, num, param_error
 
 if TYPE_CHECKING:
     from emulator.venues.okx.rest import Call, OkxRest
@@ -141,11 +141,7 @@ class OkxDerivatives:
     def set_leverage(self, call: Call) -> Any:
         assert call.key is not None
         body = call.body if isinstance(call.body, dict) else {}
-        mode = str(body.get("mgnMode") or "")
-        if not mode:
-            raise empty("mgnMode")
-        if mode not in MGN_MODES:
-            raise param_error("mgnMode")
+        mode = choice(body.get("mgnMode"), "mgnMode", MGN_MODES)
         raw_lever = str(body.get("lever") if body.get("lever") is not None else "")
         if not raw_lever:
             raise empty("lever")
@@ -174,11 +170,7 @@ class OkxDerivatives:
 
     def leverage_info(self, call: Call) -> Any:
         assert call.key is not None
-        mode = call.params.get("mgnMode", "")
-        if not mode:
-            raise empty("mgnMode")
-        if mode not in MGN_MODES:
-            raise param_error("mgnMode")
+        mode = choice(call.params.get("mgnMode"), "mgnMode", MGN_MODES)
         ids = [i for i in call.params.get("instId", "").split(",") if i]
         if not ids:
             raise empty("instId")
@@ -201,11 +193,7 @@ class OkxDerivatives:
     def set_position_mode(self, call: Call) -> Any:
         assert call.key is not None
         body = call.body if isinstance(call.body, dict) else {}
-        mode = str(body.get("posMode") or "")
-        if not mode:
-            raise empty("posMode")
-        if mode not in POS_MODES:
-            raise param_error("posMode")
+        mode = choice(body.get("posMode"), "posMode", POS_MODES)
         try:
             self.engine.set_position_mode(VENUE, call.key, POS_MODES[mode])
         except OrderRejected as rejected:

@@ -20,6 +20,7 @@ from typing import Any
 from emulator.catalogue import (
     Instrument,
     Kind,
+    decimal_or,
     expiry_ms,
     load_json,
     quarterly_expiries,
@@ -35,10 +36,6 @@ OPTION_UNDERLYINGS = ("BTC-USD", "ETH-USD")
 FUTURE_FAMILIES = ("BTC-USDT", "ETH-USDT", "BTC-USD", "ETH-USD")
 # ETH-USD (coin-margined) is not recorded: OKX lists it with a 10 USD contract and a 0.01 tick.
 ETH_USD_SWAP = {"ctVal": "10", "tickSz": "0.01"}
-
-
-def _d(value: Any, default: str = "0") -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(default)
 
 
 def instrument(info: dict[str, Any], market: dict[str, Any] | None = None) -> Instrument:
@@ -65,16 +62,16 @@ def instrument(info: dict[str, Any], market: dict[str, Any] | None = None) -> In
         base=base,
         quote=quote,
         settle=settle,
-        price_tick=_d(info["tickSz"]).normalize(),
-        amount_step=_d(info["lotSz"]).normalize(),
-        min_amount=_d(info["minSz"]),
-        max_amount=_d(info.get("maxLmtSz"), "1000000000"),
+        price_tick=decimal_or(info["tickSz"]).normalize(),
+        amount_step=decimal_or(info["lotSz"]).normalize(),
+        min_amount=decimal_or(info["minSz"]),
+        max_amount=decimal_or(info.get("maxLmtSz"), "1000000000"),
         maker=Decimal(str(fees.get("maker", default_maker))),
         taker=Decimal(str(fees.get("taker", default_taker))),
         linear=None if kind == "spot" else settle == quote,
-        contract_size=_d(info.get("ctVal"), "1"),
+        contract_size=decimal_or(info.get("ctVal"), "1"),
         expiry_ms=expiry,
-        strike=_d(info["stk"]) if kind == "option" else None,
+        strike=decimal_or(info["stk"]) if kind == "option" else None,
         option_type=info.get("optType") or None if kind == "option" else None,  # type: ignore[arg-type]
         raw=info,
     )

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Container
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,17 @@ def empty(name: str) -> OkxError:
 
 def param_error(name: str) -> OkxError:
     return OkxError("51000", f"Parameter {name} error", status=400)
+
+
+def choice(value: Any, name: str, allowed: Container[str]) -> str:
+    """A required parameter with a fixed set of values: 50014 when it is empty, 51000 when it is none of
+    ``allowed``."""
+    text = str(value or "")
+    if not text:
+        raise empty(name)
+    if text not in allowed:
+        raise param_error(name)
+    return text
 
 
 def no_instrument() -> OkxError:
