@@ -255,3 +255,20 @@ async def test_async_support_client_trades_like_the_sync_one(async_clients, bybi
     assert (await exchange.cancel_order(order["id"], "ETH/USDT"))["id"] == order["id"]
     with pytest.raises(ccxt.OrderNotFound):
         await exchange.fetch_order("42", "ETH/USDT", {"acknowledged": True})
+
+
+def test_injected_faults_answer_with_bybit_bodies_so_ccxt_raises_its_own_errors(emulator, bybit):
+    try:
+        emulator.faults.set("rate_limit", venue="bybit", endpoint="*/market/tickers", count=1, retry_after=3)
+        with pytest.raises(ccxt.RateLimitExceeded, match="10006"):
+            bybit.fetch_ticker("BTC/USDT")
+        emulator.faults.set("error", venue="bybit", endpoint="*/market/tickers", count=1, status=503)
+        with pytest.raises(ccxt.ExchangeNotAvailable, match="503"):
+            bybit.fetch_ticker("BTC/USDT")
+        emulator.faults.set("error_after_accept", venue="bybit", endpoint="POST */order/create", count=1)
+        with pytest.raises(ccxt.ExchangeNotAvailable, match="502"):
+            bybit.create_order("BTC/USDT", "limit", "buy", 0.01, 20_000, {"clientOrderId": "lost-1"})
+        params = {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "lost-1"}
+        assert bybit.private_get_v5_order_realtime(params)["result"]["list"][0]["orderStatus"] == "New"
+    finally:
+        emulator.faults.clear(venue="bybit")

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import ccxt
+import orjson
 import pytest
 
 from tests.emulator.clients import distinct, ws_url
@@ -158,3 +159,18 @@ async def test_raw_protocol_ping_errors_and_login(emulator, okx_credentials):
             assert (await ws.receive_json())["event"] == "login"
             await ws.send_json({"op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]})
             assert (await ws.receive_json())["event"] == "subscribe"
+
+
+async def test_a_forced_disconnect_sends_the_service_upgrade_notice_then_closes(emulator):
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(_ws_url(emulator, "public")) as ws:
+            await ws.send_json({"op": "subscribe", "args": [{"channel": "tickers", "instId": "BTC-USDT"}]})
+            assert (await ws.receive_json(timeout=5))["event"] == "subscribe"
+            emulator.faults.set("forced_disconnect", venue="okx", endpoint="ws.okx.com/*", grace_ms=50)
+            notices = []
+            async with asyncio.timeout(5):
+                while (message := await ws.receive()).type == aiohttp.WSMsgType.TEXT:
+                    notices += [m for m in [orjson.loads(message.data)] if m.get("event") == "notice"]
+            assert [n["code"] for n in notices] == ["64008"] and ws.close_code == 1001
+    finally:
+        emulator.faults.clear(venue="okx")
