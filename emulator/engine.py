@@ -767,11 +767,13 @@ class Engine:
                 except OrderRejected:
                     continue
 
-    def set_funding_interval(self, interval_ms: int) -> None:
-        """Apply funding every ``interval_ms`` from now on (0: never automatically)."""
-        self.funding_interval_ms = interval_ms
+    def set_funding_interval(self, interval_ms: int) -> int:
+        """Apply funding every ``interval_ms`` from now on (0: never automatically); returns the previous
+        interval."""
+        previous, self.funding_interval_ms = self.funding_interval_ms, interval_ms
         now = self.clock.now_ms()
         self._next_funding_ms = (now // interval_ms + 1) * interval_ms if interval_ms else 2**62
+        return previous
 
     def apply_funding(self, now_ms: int | None = None, venue: str | None = None) -> int:
         """Charge or pay funding on every open perpetual position now, at each market's current rate and

@@ -231,10 +231,10 @@ class EmulatorServer:
         """Charge/pay funding on every open perpetual position now (all venues or one); returns how many."""
         return self.call(functools.partial(self.engine.apply_funding, None, venue))
 
-    def set_funding_interval(self, interval_ms: int) -> None:
+    def set_funding_interval(self, interval_ms: int) -> int:
         """Apply funding automatically every ``interval_ms`` (default 8 h; 0: only by
-        :meth:`apply_funding`)."""
-        self.call(self.engine.set_funding_interval, interval_ms)
+        :meth:`apply_funding`); returns the previous interval."""
+        return self.call(self.engine.set_funding_interval, interval_ms)
 
     def positions(self, venue: str, key: str) -> list[Any]:
         """Open positions of ``key`` on ``venue`` (:class:`emulator.positions.Position`)."""

@@ -6,15 +6,19 @@ Fixtures built on these live in ``conftest.py``; tests import the functions from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
-from collections.abc import Awaitable, Callable
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import ccxt
 
 from connectors.emulator_urls import repoint_url_tree
 from emulator.server import EmulatorServer
+
+T = TypeVar("T")
 
 _keys = itertools.count(1)
 
@@ -97,3 +101,28 @@ async def until(
             value = await watch()
             if accept(value):
                 return value
+
+
+def wait_for(probe: Callable[[], T], accept: Callable[[T], bool], seconds: float = 30) -> T:
+    """Call ``probe`` until ``accept`` takes its value (sync code; polls every 50 ms). The deadline is
+    generous on purpose: it only bounds a failing test, a passing one returns as soon as the condition
+    holds, so a loaded machine is slower but not flaky."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {seconds} s; last value: {value!r}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def funding_every(server: EmulatorServer, interval_ms: int) -> Iterator[None]:
+    """Automatic funding every ``interval_ms`` inside the block (0: none, only ``apply_funding``), then the
+    previous interval again. The interval is the session emulator's, so always restore it."""
+    previous = server.set_funding_interval(interval_ms)
+    try:
+        yield
+    finally:
+        server.set_funding_interval(previous)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import ccxt
 import pytest
+
+from tests.emulator.clients import funding_every, wait_for
 
 PERP = "BTC/USDT:USDT"
 INVERSE = "BTC/USD:BTC"
@@ -104,25 +104,23 @@ def test_hedge_mode_keeps_long_and_short_legs(futures, held_market):
 
 
 def test_funding_is_applied_to_open_positions_and_listed(futures, emulator, credentials):
-    futures.create_order(PERP, "market", "buy", 0.1)
-    assert abs(futures.fetch_funding_rate(PERP)["fundingRate"]) < 0.01
-    wallet_before = float(futures.fetch_balance({"type": "future"})["info"]["totalWalletBalance"])
-    assert emulator.apply_funding("binance") >= 1
-    history = futures.fetch_funding_history(PERP)
-    assert len(history) == 1 and history[0]["code"] == "USDT"
-    line = emulator.engine.derivatives("binance", credentials[0]).income[-1]  # the rate applied
-    mark = position(futures)["markPrice"]
-    assert history[0]["amount"] == pytest.approx(-0.1 * mark * float(line.rate), rel=0.02)  # longs pay
-    wallet_after = float(futures.fetch_balance({"type": "future"})["info"]["totalWalletBalance"])
-    assert wallet_after == pytest.approx(wallet_before + history[0]["amount"], abs=1e-6)
+    # only apply_funding pays until the compressed part (no 8-hourly payment of the engine's own clock)
+    with funding_every(emulator, 0):
+        futures.create_order(PERP, "market", "buy", 0.1)
+        assert abs(futures.fetch_funding_rate(PERP)["fundingRate"]) < 0.01
+        wallet_before = float(futures.fetch_balance({"type": "future"})["info"]["totalWalletBalance"])
+        assert emulator.apply_funding("binance") >= 1
+        history = futures.fetch_funding_history(PERP)
+        assert len(history) == 1 and history[0]["code"] == "USDT"
+        line = emulator.engine.derivatives("binance", credentials[0]).income[-1]  # the rate applied
+        mark = position(futures)["markPrice"]
+        assert history[0]["amount"] == pytest.approx(-0.1 * mark * float(line.rate), rel=0.02)  # longs pay
+        wallet_after = float(futures.fetch_balance({"type": "future"})["info"]["totalWalletBalance"])
+        assert wallet_after == pytest.approx(wallet_before + history[0]["amount"], abs=1e-6)
 
-    emulator.set_funding_interval(500)  # compressed funding for tests: every 0.5 s
-    try:
-        time.sleep(1.3)
-        assert len(futures.fetch_funding_history(PERP)) >= 3
-    finally:
-        emulator.set_funding_interval(8 * 3600_000)
-    futures.create_order(PERP, "market", "sell", 0.1, params={"reduceOnly": True})
+        with funding_every(emulator, 500):  # compressed funding for tests: every 0.5 s
+            wait_for(lambda: len(futures.fetch_funding_history(PERP)), lambda n: n >= 3)
+        futures.create_order(PERP, "market", "sell", 0.1, params={"reduceOnly": True})
 
 
 def test_an_inverse_perpetual_position_settles_in_the_coin(futures, held_market):

@@ -5,13 +5,12 @@ TP/SL, isolated margin, funding, and the private order / position / wallet pushe
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import ccxt
 import pytest
 
-from tests.emulator.clients import client
+from tests.emulator.clients import client, funding_every, wait_for
 
 PERP = "BTC/USDT:USDT"
 INVERSE = "BTC/USD:BTC"
@@ -184,34 +183,50 @@ def test_isolated_margin_can_be_added_and_removed_but_not_on_cross(bybit, held_b
     bybit.set_margin_mode("cross", PERP)
 
 
-def test_funding_is_applied_listed_and_moves_the_wallet(bybit, emulator):
-    bybit.create_order(PERP, "market", "buy", 0.1)
-    wallet_before = float(bybit.fetch_balance()["info"]["result"]["list"][0]["totalWalletBalance"])
-    assert emulator.apply_funding("bybit") >= 1
-    history = bybit.fetch_funding_history(PERP)
-    assert len(history) == 1 and history[0]["code"] == "USDT"
-    rate = float(history[0]["info"]["feeRate"])
-    mark = position(bybit)["markPrice"]
-    # execFee > 0 is paid (longs pay a positive rate); CCXT reports it as the amount
-    assert float(history[0]["info"]["execFee"]) == pytest.approx(0.1 * mark * rate, rel=0.02)
-    assert history[0]["info"]["side"] == "Buy" and float(history[0]["info"]["execQty"]) == 0.1
-    ledger = bybit.fetch_ledger("USDT")
-    settlement = next(e for e in ledger if e["info"]["type"] == "SETTLEMENT")
-    assert settlement["amount"] == pytest.approx(abs(float(history[0]["info"]["execFee"])))
-    assert {e["info"]["type"] for e in ledger} == {"SETTLEMENT", "TRADE"}
-    wallet_after = float(bybit.fetch_balance()["info"]["result"]["list"][0]["totalWalletBalance"])
-    assert wallet_after == pytest.approx(wallet_before - float(history[0]["info"]["execFee"]), abs=1e-4)
-    fee = bybit.fetch_my_trades(PERP)[-1]["fee"]["cost"]
-    paid = float(history[0]["info"]["execFee"])
-    assert float(position(bybit)["info"]["cumRealisedPnl"]) == pytest.approx(-fee - paid, abs=1e-6)
+def usdt_wallet(exchange: ccxt.bybit) -> float:
+    """The USDT coin's wallet balance. Not ``totalWalletBalance``: that is every coin of the account (10 BTC,
+    100 ETH, ...) valued in USD at live prices, so it moves with the market between two reads."""
+    coins = exchange.fetch_balance()["info"]["result"]["list"][0]["coin"]
+    return float(next(c for c in coins if c["coin"] == "USDT")["walletBalance"])
 
-    emulator.set_funding_interval(400)  # compressed funding for tests
-    try:
-        time.sleep(1.0)
-        assert len(bybit.fetch_funding_history(PERP)) >= 3
-    finally:
-        emulator.set_funding_interval(8 * 3600_000)
-    bybit.create_order(PERP, "market", "sell", 0.1, params={"reduceOnly": True})
+
+def test_funding_is_applied_listed_and_moves_the_wallet(bybit, held_bybit, emulator):
+    held_bybit(PERP, "60000")
+    # Only apply_funding pays until the compressed part: no 8-hourly payment of the engine's own funding
+    # clock can slip in between the reads below.
+    with funding_every(emulator, 0):
+        opened = bybit.create_order(PERP, "market", "buy", 0.1)
+        # A market order may take several book levels: one fill, and one fee, per level.
+        fills = [t for t in bybit.fetch_my_trades(PERP) if t["order"] == opened["id"]]
+        assert sum(t["amount"] for t in fills) == pytest.approx(0.1)
+        fee = sum(t["fee"]["cost"] for t in fills)
+        assert fee > 0
+        assert float(position(bybit)["info"]["cumRealisedPnl"]) == pytest.approx(-fee, abs=1e-6)
+        wallet_before = usdt_wallet(bybit)
+        assert emulator.apply_funding("bybit") >= 1  # every open Bybit position, not only this key's
+        history = bybit.fetch_funding_history(PERP)
+        assert len(history) == 1 and history[0]["code"] == "USDT"
+        rate = float(history[0]["info"]["feeRate"])
+        mark = position(bybit)["markPrice"]
+        paid = float(history[0]["info"]["execFee"])
+        # execFee > 0 is paid (longs pay a positive rate); CCXT reports it as the amount
+        assert paid == pytest.approx(0.1 * mark * rate, rel=1e-6)
+        assert history[0]["info"]["side"] == "Buy" and float(history[0]["info"]["execQty"]) == 0.1
+        ledger = bybit.fetch_ledger("USDT")
+        assert {e["info"]["type"] for e in ledger} == {"SETTLEMENT", "TRADE"}
+        settlements = [e for e in ledger if e["info"]["type"] == "SETTLEMENT"]
+        assert len(settlements) == 1 and settlements[0]["amount"] == pytest.approx(abs(paid))
+        # the wallet is debited by the funding fee, once; cumRealisedPnl counts the fees and the funding
+        assert usdt_wallet(bybit) == pytest.approx(wallet_before - paid, abs=1e-6)
+        assert float(position(bybit)["info"]["cumRealisedPnl"]) == pytest.approx(-fee - paid, abs=1e-6)
+
+        with funding_every(emulator, 400):  # compressed funding for tests
+            wait_for(lambda: len(bybit.fetch_funding_history(PERP)), lambda n: n >= 3)
+        history = bybit.fetch_funding_history(PERP)  # settled: no automatic funding any more
+        paid = sum(float(h["info"]["execFee"]) for h in history)
+        assert usdt_wallet(bybit) == pytest.approx(wallet_before - paid, abs=1e-6)
+        assert float(position(bybit)["info"]["cumRealisedPnl"]) == pytest.approx(-fee - paid, abs=1e-6)
+        bybit.create_order(PERP, "market", "sell", 0.1, params={"reduceOnly": True})
 
 
 def test_hedge_mode_keeps_two_legs(bybit, held_bybit):

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from typing import Any
 
 import ccxt
 import pytest
 
-from emulator.market import FUNDING_PERIOD_MS
-from tests.emulator.clients import until
+from tests.emulator.clients import funding_every, until, wait_for
 
 PERP = "BTC/USDT:USDT"  # 0.01 BTC a contract, lots of 0.1
 INVERSE = "BTC/USD:BTC"  # 100 USD a contract, settled in BTC
@@ -171,14 +169,8 @@ def test_position_mode_switches_posside_rules_and_is_refused_with_a_position_ope
 
 def test_funding_is_applied_to_an_open_perpetual_position(okx, emulator):
     okx.create_order(PERP, "market", "buy", 5)
-    emulator.call(emulator.engine.set_funding_interval, 500)
-    try:
-        deadline = time.monotonic() + 10
-        while not (history := okx.fetch_funding_history(PERP)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        emulator.call(emulator.engine.set_funding_interval, FUNDING_PERIOD_MS)
-    assert history, "no funding bill within 10 s"
+    with funding_every(emulator, 500):
+        history = wait_for(lambda: okx.fetch_funding_history(PERP), bool)
     payment = history[0]
     assert payment["symbol"] == PERP and payment["code"] == "USDT" and payment["info"]["type"] == "8"
     held = only_position(okx, PERP)
