@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "STREAMS_TRADES_KEPT": 30,
     "STREAMS_OHLCV_TIMEFRAME": "1m",
     "STREAMS_OHLCV_HISTORY": 300,
+    # Stopping: each phase of StreamManager.stop() (cancelled tasks finishing, exchange
+    # sockets closing, health rows deleted) waits at most this long, then moves on; a
+    # dropped stream's task gets as long to finish before the sweep goes on without it.
+    "STREAMS_STOP_GRACE_S": 5.0,
     # Short-lived WebSocket tickets (for clients that cannot set a header).
     "STREAMS_TICKET_TTL_S": 30,
 }

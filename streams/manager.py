@@ -20,6 +20,10 @@ Shape (see docs/streams.md for the whole story):
 * **Health** rows (:class:`~streams.models.StreamSubscription`) are upserted in one query
   per ``STREAMS_HEALTH_INTERVAL_S``, from a dedicated I/O thread so neither the event loop
   nor the web process's request thread waits on the database.
+* **Stopping is bounded**: every wait on a cancelled task, a closing socket or the I/O
+  thread is an ``asyncio.wait`` with a timeout (``STREAMS_STOP_GRACE_S``), never an
+  unbounded ``await``, and no wait swallows the waiter's own cancellation (a ``drop()``
+  that did once hung ``stop()`` forever).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import orjson
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from connectors import (
     BadSymbol,
@@ -159,8 +163,10 @@ class StreamManager:
         self.subscriptions: dict[StreamKey, Subscription] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._service_tasks: list[asyncio.Task[Any]] = []
+        self._connectors: set[Any] = set()  # the stream connectors this manager has used
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._stop_task: asyncio.Task[None] | None = None
         self._started = False
         self._dropped_rows: set[StreamKey] = set()
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streams-io")
@@ -182,24 +188,109 @@ class StreamManager:
         logger.info("stream manager started (%s environment)", self.environment)
 
     async def stop(self) -> None:
-        """Cancel every task, close the exchange sockets, delete this manager's health rows."""
-        if self._stopping:
-            return
-        self._stopping = True
-        tasks = [*self._service_tasks, *self._tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await _close_stream_connectors()
-        with contextlib.suppress(Exception):
-            await self._in_io(self._clear_rows)
+        """Cancel every task, close the exchange sockets, delete this manager's health rows.
+
+        Always returns promptly: each of those three steps waits at most
+        ``STREAMS_STOP_GRACE_S``; a task or a socket that has not finished by then is
+        logged and left to finish on its own. Calling it again (a second SIGTERM, a
+        lifespan shutdown after the Twisted trigger) waits for the same stop."""
+        if self._stop_task is None:
+            self._stopping = True
+            self._stop_task = asyncio.ensure_future(self._stop())
+        # Shielded: a caller that gives up waiting does not abort the stop half-way.
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self) -> None:
+        grace = float(setting("STREAMS_STOP_GRACE_S"))
+        await self._cancel_tasks(grace)
+        await self._close_sockets(grace)
+        done, _ = await asyncio.wait({asyncio.ensure_future(self._in_io(self._last_io))}, timeout=grace)
+        if not done:
+            logger.warning("stream health rows not deleted within %.1f s; stopping without", grace)
+        else:
+            with contextlib.suppress(Exception):
+                done.pop().result()
         self._io.shutdown(wait=False)
         logger.info("stream manager stopped")
+
+    def running_tasks(self) -> list[asyncio.Task[Any]]:
+        """The tasks this manager started that have not finished (after stop(): none, unless
+        some code ignored cancellation for longer than the grace)."""
+        return [task for task in (*self._service_tasks, *self._tasks) if not task.done()]
+
+    async def _cancel_tasks(self, grace: float) -> None:
+        """Cancel every task and wait, at most ``grace``, for them to finish. Cancelled twice,
+        half-way: a task spawned meanwhile, or one that caught the first cancellation to
+        clean up and is stuck doing so, is told again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for attempt in range(2):
+            tasks = self.running_tasks()
+            if not tasks:
+                return
+            for task in tasks:
+                task.cancel()
+            timeout = (deadline - loop.time()) / (2 - attempt)
+            await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+        stuck = self.running_tasks()
+        if stuck:
+            logger.warning(
+                "%d stream task(s) did not finish within %.1f s of being cancelled; stopping without "
+                "them: %s",
+                len(stuck),
+                grace,
+                ", ".join(sorted(task.get_name() for task in stuck)),
+            )
+
+    async def _close_sockets(self, grace: float) -> None:
+        """Close the exchange sockets (every connector at once, and any stall-timer close
+        still in flight), waiting at most ``grace``: a close handshake on a stalled socket
+        is never answered."""
+        loop = asyncio.get_running_loop()
+        ours = {asyncio.ensure_future(c.close()) for c in self._connectors}
+        ours |= {f for f in _closing if not f.done() and f.get_loop() is loop}
+        # Then the rest of this loop's cached connectors (the manager's are closed by then).
+        closes = {*ours, asyncio.ensure_future(self._close_cached_connectors(frozenset(ours)))}
+        _, pending = await asyncio.wait(closes, timeout=grace)
+        for future in closes - pending:
+            if not future.cancelled() and future.exception() is not None:
+                logger.info("error while closing exchange sockets ignored: %r", future.exception())
+        if pending:
+            logger.warning(
+                "exchange sockets not closed within %.1f s; abandoning %d close(s)", grace, len(pending)
+            )
+            for future in pending:
+                future.cancel()
+        self._connectors.clear()
+
+    @staticmethod
+    async def _close_cached_connectors(first: frozenset[asyncio.Future[Any]]) -> None:
+        if first:
+            await asyncio.wait(first)
+        await _close_stream_connectors()
+
+    def _last_io(self) -> None:
+        """The I/O thread's last job: delete the health rows, close its database connection."""
+        try:
+            self._clear_rows()
+        finally:
+            connections.close_all()
 
     def _service_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.error("stream manager service task died", exc_info=task.exception())
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("stream task %s died", task.get_name(), exc_info=task.exception())
+
+    def _helper_done(self, task: asyncio.Future[Any]) -> None:
+        """A helper whose outcome its owner stopped waiting for (a watch cancelled when its
+        subscription stopped): retrieved here so asyncio does not report it as lost."""
+        self._tasks.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled():
+            task.exception()
 
     async def _in_io(self, fn: Callable[..., Any], *args: Any) -> Any:
         def call() -> Any:
@@ -217,26 +308,40 @@ class StreamManager:
             sub = Subscription(key=key, watchlisted=watchlisted)
             self.subscriptions[key] = sub
             self._dropped_rows.discard(key)
-            sub.task = asyncio.create_task(self._run(sub), name=f"stream {key.label()}")
-            self._tasks.add(sub.task)
-            sub.task.add_done_callback(self._tasks.discard)
-            logger.info("subscribing %s", key.label())
+            if not self._stopping:  # nothing new starts once stop() has begun
+                sub.task = asyncio.create_task(self._run(sub), name=f"stream {key.label()}")
+                self._tasks.add(sub.task)
+                sub.task.add_done_callback(self._task_done)
+                logger.info("subscribing %s", key.label())
         elif watchlisted:
             sub.watchlisted = True
         sub.idle_since = None
         sub.changed()
         return sub
 
-    async def drop(self, key: StreamKey) -> None:
-        sub = self.subscriptions.pop(key, None)
-        if sub is None:
+    async def drop(self, *keys: StreamKey) -> None:
+        """Stop holding these streams: cancel their tasks and wait (at most
+        ``STREAMS_STOP_GRACE_S``) for them to finish.
+
+        The wait is an ``asyncio.wait``, not ``await task``: the caller's own cancellation
+        (``stop()`` cancelling the housekeeping task mid-drop) must propagate, never be taken
+        for the dropped task's, and a task slow to unwind must not hold the caller up."""
+        tasks = []
+        for key in keys:
+            sub = self.subscriptions.pop(key, None)
+            if sub is None:
+                continue
+            logger.info("dropping %s (no lease for %.1f s)", key.label(), setting("STREAMS_LINGER_S"))
+            self._dropped_rows.add(key)
+            if sub.task is not None and not sub.task.done():
+                sub.task.cancel()
+                tasks.append(sub.task)
+        if not tasks:
             return
-        logger.info("dropping %s (no lease for %.0f s)", key.label(), setting("STREAMS_LINGER_S"))
-        self._dropped_rows.add(key)
-        if sub.task is not None:
-            sub.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sub.task
+        grace = float(setting("STREAMS_STOP_GRACE_S"))
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:  # still in self._tasks: stop() will wait for it again
+            logger.warning("%s did not finish within %.1f s of being dropped", task.get_name(), grace)
 
     def lease(self, key: StreamKey, holder: str, ttl: float) -> None:
         sub = self.ensure(key)
@@ -347,8 +452,7 @@ class StreamManager:
             if self.use_watchlist and now >= next_refresh:
                 await self._refresh_watchlist()
                 next_refresh = now + refresh_every
-            for key in self.sweep_leases():
-                await self.drop(key)
+            await self.drop(*self.sweep_leases())
             self._check_staleness()
             try:
                 await self._write_health()
@@ -441,6 +545,7 @@ class StreamManager:
                 connector = create_stream_connector(
                     sub.key.exchange, environment=sub.key.environment, emulator_url=self.emulator_url
                 )
+                self._connectors.add(connector)
                 if sub.key.channel == "ohlcv":
                     await self._load_candles(sub)
                 await self._consume(sub, connector)
@@ -473,11 +578,12 @@ class StreamManager:
         stall = stall_after(sub.key.channel)
         started = time.monotonic()
         check = min(0.25, self.stale_after / 4)
-        pending: asyncio.Future[Any] | None = None
+        pending: asyncio.Task[tuple[Any, int | None, int | None]] | None = None
         try:
             while True:
                 if pending is None:
-                    pending = asyncio.ensure_future(self._next(sub, connector))
+                    pending = asyncio.create_task(self._next(sub, connector), name=f"watch {sub.key.label()}")
+                    pending.add_done_callback(self._helper_done)
                 done, _ = await asyncio.wait({pending}, timeout=check)
                 if not done:
                     now = time.monotonic()
@@ -492,10 +598,13 @@ class StreamManager:
                 finished, pending = pending, None
                 self._on_message(sub, *finished.result())
         finally:
-            if pending is not None:
+            if pending is not None and not pending.done():
+                # Bounded, and our own cancellation propagates (``await pending`` inside a
+                # suppress(BaseException) used to swallow it). A watch that outlives the wait
+                # is kept in self._tasks, so stop() still waits for it.
                 pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+                self._tasks.add(pending)
+                await asyncio.wait({pending}, timeout=min(1.0, float(setting("STREAMS_STOP_GRACE_S"))))
 
     async def _next(self, sub: Subscription, connector: Any) -> tuple[Any, int | None, int | None]:
         """The next state of the stream: (data, venue time ms, emulator emit stamp µs)."""
@@ -564,6 +673,8 @@ class StreamManager:
         sub.last_message_mono = time.monotonic()
         sub.messages += 1
         if sub.state != StreamState.LIVE:
+            if sub.state in (StreamState.CONNECTING, StreamState.RECONNECTING):
+                logger.info("%s is live", sub.key.label())
             sub.set_state(StreamState.LIVE)
             sub.live_since = sub.last_message_mono
             self._status(sub)
@@ -708,6 +819,9 @@ class StreamManager:
         self._spawn(self.layer.group_send(sub.group, event))
 
     def _spawn(self, coro: Any) -> None:
+        if self._stopping:  # stop() is cancelling every task: start no new ones
+            coro.close()
+            return
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._background_done)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+from collections.abc import Coroutine
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from streams.conf import setting
+
+logger = logging.getLogger("streams.manager")
 
 
 class Command(BaseCommand):
@@ -27,7 +33,9 @@ class Command(BaseCommand):
                 "warning: the in-memory channel layer does not leave this process; web consumers will not "
                 "see these streams (set REDIS_URL, or let the web process run them: STREAMS_IN_PROCESS)"
             )
-        asyncio.run(self._run(use_watchlist=not options["no_watchlist"]))
+        run_bounded(
+            self._run(use_watchlist=not options["no_watchlist"]), float(setting("STREAMS_STOP_GRACE_S"))
+        )
         self.stdout.write("stream manager stopped")
 
     async def _run(self, *, use_watchlist: bool) -> None:
@@ -44,4 +52,32 @@ class Command(BaseCommand):
         try:
             await stop.wait()
         finally:
+            # The same bounded stop as the embedded manager's (Twisted trigger, lifespan).
             await manager.stop()
+
+
+def run_bounded(main: Coroutine[Any, Any, None], grace: float) -> None:
+    """``asyncio.run(main)``, except that whatever tasks are still running when ``main``
+    returns get ``grace`` seconds to finish once cancelled, not for ever: ``asyncio.run``
+    waits without a bound, so a task that ignores cancellation would keep the process alive
+    after SIGTERM (``StreamManager.stop()`` has logged any such task already)."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                _, stuck = loop.run_until_complete(asyncio.wait(left, timeout=grace))
+                if stuck:
+                    logger.warning("exiting with %d task(s) that ignored cancellation", len(stuck))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(
+                asyncio.wait({loop.create_task(loop.shutdown_default_executor())}, timeout=grace)
+            )
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
