@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.layers import channel_layers
 from django.core.cache import cache
+from django.db import connections
 
 from connectors import clear_connector_cache
 from connectors.markets import market_store
@@ -47,6 +49,14 @@ def stream_settings(settings: Any) -> Any:
     yield settings
     channel_layers.backends.clear()
     _forget_cached_streams()
+    _close_worker_connections()
+
+
+def _close_worker_connections() -> None:
+    # The tests' sync_to_async calls run in asgiref's one worker thread, whose database
+    # connection outlives the test; on PostgreSQL it kept the test database from being
+    # dropped at the end of the session ("being accessed by other users").
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
 
 
 def _forget_cached_streams() -> None:

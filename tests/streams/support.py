@@ -14,13 +14,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from emulator.testing import running_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -157,6 +159,24 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, step: float 
             return True
         await asyncio.sleep(step)
     return predicate()
+
+
+async def eventually(
+    read: Callable[[], Awaitable[T]],
+    predicate: Callable[[T], bool],
+    timeout: float,  # noqa: ASYNC109
+    step: float = 0.1,
+) -> T:
+    """``await read()`` until ``predicate`` holds for its value or ``timeout`` passes; the
+    last value either way, for the caller to assert on (so a failure shows what was seen).
+    For state written in the background (health rows, the cache) on a loaded machine:
+    wait for the condition with a generous deadline rather than sleep a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if predicate(value) or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(step)
 
 
 _PREPARED: dict[str, Path] = {}
