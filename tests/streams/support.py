@@ -115,6 +115,12 @@ class FaultProxy:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
+        # The connections' tasks end here, not as "destroyed but pending" at exit.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
     def _drop(self) -> None:
         for client, upstream in list(self._pairs):
