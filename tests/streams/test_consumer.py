@@ -26,6 +26,10 @@ BTC_TICKER = StreamKey("binance", "emulator", "ticker", "BTC/USDT")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# For the handshake (a token lookup in a worker thread) and the disconnect (leases released):
+# the communicator's default is 1 s, which a loaded CI machine on PostgreSQL can overrun.
+TIMEOUT = 10
+
 
 def app() -> Any:
     from connector_site.asgi import application
@@ -41,7 +45,7 @@ async def connect(
     *headers: tuple[bytes, bytes], path: str = PATH
 ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
     communicator = WebsocketCommunicator(app(), path, headers=[ORIGIN, *headers])
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert connected
     return communicator, await communicator.receive_json_from(timeout=10)
 
@@ -87,7 +91,7 @@ async def test_it_rejects_a_foreign_origin_at_the_handshake(reader_key: str) -> 
     communicator = WebsocketCommunicator(
         app(), PATH, headers=[(b"origin", b"https://evil.example"), auth(reader_key)]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert not connected
 
 
@@ -99,7 +103,7 @@ async def test_it_welcomes_a_token_holder_and_answers_ping(reader_key: str) -> N
     await communicator.send_json_to({"action": "ping", "id": 7})
     pong = await communicator.receive_json_from(timeout=10)
     assert pong["type"] == "pong" and pong["id"] == 7
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_it_accepts_a_browser_session(owner: Any) -> None:
@@ -108,7 +112,7 @@ async def test_it_accepts_a_browser_session(owner: Any) -> None:
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     communicator, frame = await connect((b"cookie", cookie))
     assert frame["type"] == "welcome" and frame["user"] == "alice"
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_a_ticket_lets_a_client_in_once(reader_key: str) -> None:
@@ -121,7 +125,7 @@ async def test_a_ticket_lets_a_client_in_once(reader_key: str) -> None:
     assert body["expires_in"] == 30
     communicator, frame = await connect(path=f"{PATH}?ticket={body['ticket']}")
     assert frame["type"] == "welcome"
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
     _again, frame = await connect(path=f"{PATH}?ticket={body['ticket']}")
     assert frame["error"]["code"] == "authentication_failed"
 
@@ -155,14 +159,14 @@ async def test_it_answers_bad_requests_with_the_error_envelope(
     frame = await communicator.receive_json_from(timeout=10)
     assert frame["type"] == "error" and frame["id"] == "r1"
     assert frame["error"]["code"] == code and frame["error"]["field"] == field
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_it_rejects_frames_that_are_not_json(reader_key: str) -> None:
     communicator, _ = await connect(auth(reader_key))
     await communicator.send_to(text_data="{nope")
     assert (await communicator.receive_json_from(timeout=10))["error"]["code"] == "invalid_json"
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_it_rejects_a_symbol_the_venue_does_not_list(venue: Any, reader_key: str) -> None:
@@ -176,7 +180,7 @@ async def test_it_rejects_a_symbol_the_venue_does_not_list(venue: Any, reader_ke
         "message": "'NOPE/USDT' is not a market of binance",
         "field": "symbol",
     }
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def subscribe(
@@ -210,7 +214,7 @@ async def test_subscribing_asks_the_manager_for_a_lease_and_sends_the_cached_sna
     control = await drain_control()
     assert control and control[0]["type"] == "lease.renew"
     assert control[0]["streams"] == [["binance", "ticker", "BTC/USDT"]]
-    await communicator.disconnect(timeout=10)  # the release is sent while disconnecting
+    await communicator.disconnect(timeout=TIMEOUT)  # the release is sent while disconnecting
     released = await drain_control()
     assert released[-1]["type"] == "lease.release"
     assert released[-1]["streams"] == [["binance", "ticker", "BTC/USDT"]]
@@ -234,7 +238,7 @@ async def test_it_relays_group_updates_and_drops_older_ones(venue: Any, reader_k
     second = await communicator.receive_json_from(timeout=10)
     assert (second["seq"], second["data"]["last"]) == (6, "101")
     assert await communicator.receive_nothing(timeout=0.3)
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_after_unsubscribing_no_more_updates_arrive(venue: Any, reader_key: str) -> None:
@@ -246,7 +250,7 @@ async def test_after_unsubscribing_no_more_updates_arrive(venue: Any, reader_key
     assert (await communicator.receive_json_from(timeout=10))["type"] == "unsubscribed"
     await get_channel_layer().group_send(group_name(BTC_TICKER), update_event(9, "1"))
     assert await communicator.receive_nothing(timeout=0.3)
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 async def test_it_caps_subscriptions_per_connection(venue: Any, reader_key: str, settings: Any) -> None:
@@ -258,7 +262,7 @@ async def test_it_caps_subscriptions_per_connection(venue: Any, reader_key: str,
     )
     frame = await communicator.receive_json_from(timeout=10)
     assert frame["error"]["code"] == "too_many_subscriptions"
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
 
 
 class BackedUpConsumer(MarketStreamConsumer):
@@ -288,7 +292,7 @@ async def test_a_slow_client_gets_the_newest_state_only_and_is_dropped_if_it_sta
     communicator = WebsocketCommunicator(
         AuthMiddlewareStack(BackedUpConsumer.as_asgi()), PATH, headers=[auth(reader_key)]
     )
-    assert (await communicator.connect())[0]
+    assert (await communicator.connect(timeout=TIMEOUT))[0]
     assert (await communicator.receive_json_from(timeout=10))["type"] == "welcome"
     await subscribe(communicator)
     layer = get_channel_layer()
@@ -345,5 +349,5 @@ async def test_updates_reach_the_client_over_the_redis_pubsub_layer(
     await layer.group_send(group_name(BTC_TICKER), update_event(77, "123.4"))
     frame = await communicator.receive_json_from(timeout=10)
     assert (frame["seq"], frame["data"]["last"]) == (77, "123.4")
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=TIMEOUT)
     await layer.flush()
