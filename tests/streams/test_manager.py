@@ -376,7 +376,12 @@ def test_run_streams_stops_cleanly_on_sigterm(venue: Any, tmp_path: Any) -> None
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(2)]  # a layer warning, then "running"
+        lines: list[str] = []  # a layer warning (and whatever else is logged), then "running"
+        while not any("stream manager running" in line for line in lines):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
         assert "stream manager running" in lines[-1], lines
         time.sleep(2.0)
         process.send_signal(signal.SIGTERM)
