@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -45,6 +44,7 @@ from connectors import (
     PermissionDenied,
     RateLimited,
 )
+from markets.throttling import throttle_hit
 from trading.errors import Conflict, IdempotentReplay, OrderFailed, invalid
 from trading.models import TERMINAL_STATUSES, IdempotencyKey, Order, OrderEvent, OrderStatus, TradingGuard
 from trading.selectors import trading_guard_get
@@ -135,19 +135,13 @@ def order_place(
 def order_rate_check(*, actor: Any, token: ApiToken | None) -> None:
     """At most ``ORDER_RATE_LIMIT`` ("count/seconds", default 50/10) order placements per
     token (per user for sessions) in a fixed window, so one tool cannot get the shared
-    egress IP banned (B2 #33). The counter is the cache's ``incr``: atomic on Redis
-    (production), locked in memory; approximate on the embedded database cache."""
+    egress IP banned (B2 #33). Counted with the API throttle's atomic counter, which keeps
+    its expiry on Redis and is exact within one process elsewhere."""
     count, seconds = _rate_limit()
     now = time.time()
     window = int(now // seconds)
     who = f"t{token.pk}" if token is not None else f"u{getattr(actor, 'pk', 'anon')}"
-    key = f"trading:order-rate:{who}:{window}"
-    cache.add(key, 0, timeout=seconds * 2)
-    try:
-        placed = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=seconds * 2)
-        placed = 1
+    placed = throttle_hit(f"trading:order-rate:{who}:{window}", seconds * 2)
     if placed > count:
         raise Throttled(
             wait=max(1, int((window + 1) * seconds - now + 0.999)),
