@@ -2,7 +2,10 @@
 
 Connector errors are mapped to HTTP here and nowhere else. The venue rejecting stored keys
 is a 400 (``exchange_credentials_rejected``), never a 401, which tools read as "my token is
-bad"; an unknown order outcome is a 202; the venue's rate limit is a 429 with Retry-After.
+bad"; a valid key the venue refuses an action (a read-only key placing an order) is a 403
+``exchange_permission_denied`` whose message names the permission the key lacks, told apart
+from our own 403 (``permission_denied``: the token's scope or grant) by its code; an unknown
+order outcome is a 202; the venue's rate limit is a 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from connectors import errors as connector_errors
@@ -28,6 +32,7 @@ CONNECTOR_STATUS: list[tuple[type[Exception], int]] = [
     (connector_errors.RateLimited, status.HTTP_429_TOO_MANY_REQUESTS),
     (connector_errors.ExchangeUnavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
     (connector_errors.TemporaryError, status.HTTP_502_BAD_GATEWAY),
+    (connector_errors.PermissionDenied, status.HTTP_403_FORBIDDEN),
     (connector_errors.NotSupported, status.HTTP_400_BAD_REQUEST),
     (connector_errors.ConnectorError, status.HTTP_400_BAD_REQUEST),
 ]
@@ -79,7 +84,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
 
     if isinstance(exc, connector_errors.ConnectorError):
-        return _connector_response(exc)
+        return _connector_response(exc, context.get("request"))
 
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: Django's 500 handling logs it (redacted)
@@ -101,7 +106,31 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response(error_body(str(code), str(exc.detail)), status=exc.status_code, headers=headers)
 
 
-def _connector_response(exc: connector_errors.ConnectorError) -> Response:
+def connector_status(code: str) -> int:
+    """The HTTP status of a connector error known only by its ``code`` (an order journaled
+    as rejected keeps the code, not the exception)."""
+    classes = [connector_errors.ConnectorError]
+    while classes:
+        cls = classes.pop()
+        if cls.code == code:
+            return next(http for known, http in CONNECTOR_STATUS if issubclass(cls, known))
+        classes.extend(cls.__subclasses__())
+    return status.HTTP_400_BAD_REQUEST
+
+
+def permission_message(exc: connector_errors.PermissionDenied, request: Any = None) -> str:
+    """Name what the key lacks: a write through this API (an order, a cancel, a derivatives
+    setting) needs the key's trade permission, a read its read permission; the venue's own
+    words follow (they also tell an IP whitelist or a suspended account apart)."""
+    method = getattr(request, "method", None)
+    needed = "read" if method in SAFE_METHODS else "trade"
+    return (
+        f"The account's API key lacks the {needed} permission on the exchange (a read-only key, "
+        f"or one restricted by IP or account); an operator must change the key's permissions: {exc}"
+    )
+
+
+def _connector_response(exc: connector_errors.ConnectorError, request: Any = None) -> Response:
     http_status = next(code for cls, code in CONNECTOR_STATUS if isinstance(exc, cls))
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
@@ -109,7 +138,10 @@ def _connector_response(exc: connector_errors.ConnectorError) -> Response:
         retry_after = VENUE_RETRY_AFTER_DEFAULT
     if retry_after:
         headers["Retry-After"] = str(math.ceil(retry_after))
-    body = error_body(exc.code, str(exc), getattr(exc, "field", None))
+    message = str(exc)
+    if isinstance(exc, connector_errors.PermissionDenied):
+        message = permission_message(exc, request)
+    body = error_body(exc.code, message, getattr(exc, "field", None))
     client_order_id = getattr(exc, "client_order_id", None)
     if client_order_id:
         body["error"]["client_order_id"] = client_order_id

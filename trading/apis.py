@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from accounts.apis import reachable_account, request_ip, request_token
 from accounts.models import ExchangeAccount
 from accounts.permissions import HasTokenScope
-from connector_site.api_errors import error_body, exception_handler
+from connector_site.api_errors import connector_status, error_body, exception_handler
 from connector_site.api_schema import (
     ErrorDetailSerializer,
     ErrorEnvelopeSerializer,
@@ -131,7 +131,10 @@ OrderErrorSerializer = error_envelope(
 COMMON_ERRORS = {
     400: error_response("Invalid input (the field is named) or the venue refused"),
     401: error_response("No or bad token"),
-    403: error_response("The token lacks the scope"),
+    403: error_response(
+        "The token lacks the scope (permission_denied), or the venue refused the account's API key "
+        "this action (exchange_permission_denied: e.g. a read-only key trading)"
+    ),
     404: error_response("No such account (or not reachable by this token)"),
     429: error_response("Rate limited; see Retry-After"),
     502: error_response("Venue error"),
@@ -160,8 +163,8 @@ def placement_response(order: Order, request: Request | None = None) -> Response
         return _with_order(Response(body, status=status.HTTP_202_ACCEPTED), order)
     if order.status in (OrderStatus.REJECTED, OrderStatus.FAILED):
         code = order.last_error_code or "invalid_order"
-        http = status.HTTP_429_TOO_MANY_REQUESTS if code == "rate_limited" else status.HTTP_400_BAD_REQUEST
-        return _with_order(Response(error_body(code, order.last_error_message), status=http), order)
+        body = error_body(code, order.last_error_message)
+        return _with_order(Response(body, status=connector_status(code)), order)
     headers = {"Location": f"/api/v1/accounts/{order.account_id}/orders/{order.pk}/"}
     return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED, headers=headers)
 
@@ -247,6 +250,12 @@ class OrderListCreateApi(AccountScopedApi):
             400: OpenApiResponse(
                 OrderErrorSerializer,
                 description="Invalid input, or rejected by the venue (the body then carries the order)",
+            ),
+            403: OpenApiResponse(
+                OrderErrorSerializer,
+                description="The token lacks the trade scope (permission_denied), or the venue refused the "
+                "account's API key permission to trade (exchange_permission_denied; the body carries the "
+                "rejected order)",
             ),
         },
     )

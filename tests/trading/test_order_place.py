@@ -136,19 +136,35 @@ def test_the_venue_rejecting_an_order_is_a_400_with_the_rejected_order(api, seed
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-def test_an_order_from_a_read_only_key_is_a_400_permission_denied_and_rejected(
+def test_an_order_from_a_read_only_key_is_a_403_exchange_permission_denied_and_rejected(
     own_key_api, seeded_emulator, exchange
 ):
-    # Binance -2015 (checked against one signed read), OKX 50120, Bybit 10005: a 400 with
-    # its own code, not a 403 (ours: the token's scope) nor exchange_credentials_rejected.
+    # Binance -2015 (checked against one signed read), OKX 50120, Bybit 10005: a 403 (B2 #36)
+    # told apart from our own 403 (permission_denied: the token's scope) by its code, and not
+    # exchange_credentials_rejected (a 400: the venue refusing the key itself).
     call = own_key_api(exchange, "readonly", permissions=("read",))
     response = call("POST", "orders/", limit_buy(seeded_emulator, exchange))
-    assert response.status_code == 400, response.json()
+    assert response.status_code == 403, response.json()
     body = response.json()
     assert body["error"]["code"] == "exchange_permission_denied"
+    assert "lacks the trade permission" in body["error"]["message"]
     assert body["order"]["status"] == "rejected"
     order = Order.objects.get(pk=body["order"]["id"])
     assert order.status == "rejected" and order.last_error_code == "exchange_permission_denied"
+    assert seeded_emulator.stats.orders_accepted_by_key().get(f"readonly-{exchange}-key-01", 0) == 0
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+def test_a_setting_from_a_read_only_key_is_a_403_exchange_permission_denied(
+    own_key_api, seeded_emulator, exchange
+):
+    call = own_key_api(exchange, "readonly-lev", permissions=("read",))
+    response = call("POST", "leverage/", {"symbol": "BTC/USDT:USDT", "leverage": "5"})
+    assert response.status_code == 403, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "exchange_permission_denied" and "lacks the trade permission" in error["message"]
+    # Reading stays allowed with the same key.
+    assert call("GET", "balance/").status_code == 200
 
 
 def test_mass_assigned_fields_are_ignored(api, seeded_emulator, trading_account, make_account, outsider):
