@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import ccxt
 import ccxt.pro
 
+from . import circuit
 from .credentials import Credentials
 from .emulator_urls import emulator_host_url, repoint_url_tree
 from .environments import Environment
@@ -126,6 +127,13 @@ class ConnectorConfig:
     extra_capabilities: ClassVar[dict[str, bool]] = {}
     #: Client order ids we generate and accept: conservative default (OKX: 1-32 alphanumerics).
     client_order_id_pattern: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z0-9]{1,32}$")
+    #: The venue's circuit (:mod:`connectors.circuit`): consecutive ExchangeUnavailable
+    #: answers that open it (0: never for failures), the first cool-down, doubled on each
+    #: re-open up to the cap, and what callers are told to wait while a probe is in flight.
+    circuit_failure_threshold: int = 5
+    circuit_cooldown: float = 5.0
+    circuit_cooldown_cap: float = 60.0
+    circuit_probe_wait: float = 1.0
 
     def __init__(
         self,
@@ -181,6 +189,8 @@ class ConnectorConfig:
             exchange.set_sandbox_mode(True)
         elif self.environment is Environment.EMULATOR:
             self._point_at_emulator(exchange, pro=pro)
+        if not pro:
+            circuit.guard(exchange, self)  # every REST request passes the venue's circuit
         return exchange
 
     def _point_at_emulator(self, exchange: Any, *, pro: bool) -> None:

@@ -23,6 +23,7 @@ import ccxt
 
 __all__ = [
     "BadSymbol",
+    "CircuitOpen",
     "ConnectorError",
     "CredentialsRejected",
     "ExchangeUnavailable",
@@ -79,6 +80,21 @@ class RateLimited(TemporaryError):
     def __init__(self, message: str, *, retry_after: float | None = None, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class CircuitOpen(RateLimited):
+    """Refused here, before anything was sent: the venue's circuit is open for this
+    environment (it answered 429/418 with ``Retry-After``, or keeps failing; see
+    :mod:`connectors.circuit`). Nothing was done, exactly as for a venue 429: wait
+    ``retry_after`` seconds. ``reason`` is ``"rate_limited"`` or ``"failure"``."""
+
+    def __init__(
+        self, message: str, *, retry_after: float, exchange_id: str, environment: str, reason: str
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.exchange_id = exchange_id
+        self.environment = environment
+        self.reason = reason
 
 
 class ExchangeUnavailable(TemporaryError):

@@ -5,6 +5,7 @@ whole suite, where Django is configured anyway)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from connectors import Credentials, Environment, create_connector
 from connectors.base import Connector
+from connectors.circuit import breaker
 from connectors.factory import clear_connector_cache
 from connectors.markets import market_store
 
@@ -92,11 +94,26 @@ def inject(connector: Connector, method: str, *outcomes: Any) -> Injected:
     return injected
 
 
+@pytest.fixture(autouse=True)
+def closed_circuits() -> Iterator[None]:
+    """Each test starts with every venue's circuit closed (a 429 a test provoked must not
+    refuse the next test's requests)."""
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Replace the retry decorator's sleep; the list collects the requested delays."""
+    """Replace the retry decorator's sleep; the list collects the requested delays. The
+    circuit breaker's clock moves on by each delay, as if the sleep had happened."""
     delays: list[float] = []
-    monkeypatch.setattr("connectors.retry.sleep", delays.append)
+
+    def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr("connectors.retry.sleep", sleep)
+    monkeypatch.setattr("connectors.circuit.clock", lambda: time.time() + sum(delays))
     return delays
 
 
