@@ -5,10 +5,18 @@ holding the data (JSON-ready: Decimals as strings), where it came from (``stream
 ``poll`` or ``request``), the venue's time, the time we received it and a sequence
 number that rises with every write to that key. Readers say how fresh they need it;
 concurrent identical misses make one exchange call, not N (:func:`market_data_get_or_fetch`).
+
+Freshness and retention are separate: a reader's ``max_age_ms`` decides when an entry is
+refetched, while the cache keeps it much longer (:func:`retention_seconds`), so that when the
+venue fails a reader can still answer with the last value it holds, flagged ``stale``, up to
+the stale horizon (``settings.MARKET_DATA_STALE_HORIZON_S``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +24,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 
 __all__ = [
@@ -30,12 +39,17 @@ __all__ = [
     "market_data_get_or_fetch_many",
     "market_data_put",
     "now_ms",
+    "retention_seconds",
     "series_symbol",
+    "stale_horizon_ms",
 ]
+
+logger = logging.getLogger(__name__)
 
 CHANNELS = ("ticker", "orderbook", "trades", "ohlcv", "funding_rate", "option_chain")
 SOURCES = ("stream", "poll", "request")
-# Entries outlive any sensible max_age so a reader can still show a stale value, flagged.
+# Entries outlive any sensible max_age so a reader can still show a stale value, flagged:
+# they are kept at least this long, and always past the stale horizon.
 ENTRY_TTL_SECONDS = 15 * 60
 _FILL_LOCK_SECONDS = 10
 _WAIT_STEP_SECONDS = 0.02
@@ -43,6 +57,18 @@ _WAIT_STEP_SECONDS = 0.02
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def stale_horizon_ms() -> int:
+    """How old the last value may be and still answer, flagged stale, while the venue fails
+    (``settings.MARKET_DATA_STALE_HORIZON_S``; 0 never answers stale)."""
+    return max(0, int(float(settings.MARKET_DATA_STALE_HORIZON_S) * 1000))
+
+
+def retention_seconds() -> int:
+    """How long the cache keeps an entry: far beyond any freshness, and past the stale horizon
+    (a minute's margin), so the horizon, not an expiry, decides when a stale value stops."""
+    return max(ENTRY_TTL_SECONDS, math.ceil(stale_horizon_ms() / 1000) + 60)
 
 
 def jsonable(value: Any) -> Any:
@@ -67,6 +93,9 @@ class MarketDataEntry:
     venue_time_ms: int | None
     received_time_ms: int
     sequence: int
+    # Describes an answer, not the entry, so it is never stored: the venue failed and this is
+    # the last value held for the key, older than the reader's freshness (age_ms says how old).
+    stale: bool = False
 
     def age_ms(self, at_ms: int | None = None) -> int:
         """Milliseconds since we received it (not since the venue stamped it)."""
@@ -74,6 +103,19 @@ class MarketDataEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def stored(self) -> dict[str, Any]:
+        """What the cache holds for it (without ``stale``)."""
+        return {name: value for name, value in asdict(self).items() if name in _STORED_FIELDS}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> MarketDataEntry:
+        # Keys this version does not know (a newer writer's, during a rolling deploy) are
+        # ignored rather than turning every read of the key into an error.
+        return cls(**{name: value for name, value in stored.items() if name in _STORED_FIELDS})
+
+
+_STORED_FIELDS = frozenset(f.name for f in dataclasses.fields(MarketDataEntry)) - {"stale"}
 
 
 def series_symbol(symbol: str, timeframe: str) -> str:
@@ -115,13 +157,13 @@ def market_data_put(
         received_time_ms=received_time_ms if received_time_ms is not None else now_ms(),
         sequence=sequence if sequence is not None else _next_sequence(key),
     )
-    cache.set(key, entry.as_dict(), ENTRY_TTL_SECONDS)
+    cache.set(key, entry.stored(), retention_seconds())
     return entry
 
 
 def market_data_get(*, exchange: str, environment: str, channel: str, symbol: str) -> MarketDataEntry | None:
     stored = cache.get(cache_key(exchange=exchange, environment=environment, channel=channel, symbol=symbol))
-    return MarketDataEntry(**stored) if stored else None
+    return MarketDataEntry.from_stored(stored) if stored else None
 
 
 def market_data_get_many(
@@ -134,10 +176,11 @@ def market_data_get_many(
         for symbol in symbols
     }
     stored = cache.get_many(list(keys))
-    return {keys[key]: MarketDataEntry(**value) for key, value in stored.items() if value}
+    return {keys[key]: MarketDataEntry.from_stored(value) for key, value in stored.items() if value}
 
 
 Accept = Callable[[MarketDataEntry], bool]
+StaleOn = tuple[type[Exception], ...]
 
 
 def _usable(entry: MarketDataEntry | None, max_age_ms: int, accept: Accept | None) -> bool:
@@ -153,6 +196,8 @@ def market_data_get_or_fetch(
     max_age_ms: int,
     fetch: Callable[[], tuple[Any, int | None]],
     accept: Accept | None = None,
+    stale_on: StaleOn = (),
+    stale_ms: int | None = None,
 ) -> MarketDataEntry:
     """The cached entry if it is young enough, else one ``fetch()`` shared by concurrent callers.
 
@@ -163,8 +208,30 @@ def market_data_get_or_fetch(
 
     ``accept`` adds a condition on a fresh entry beyond its age (an order book deep enough
     for the depth asked for); an entry it refuses counts as a miss.
+
+    When ``fetch`` raises one of ``stale_on`` (the venue's temporary failures), the last
+    entry held for the key answers instead, flagged ``stale``, if it is at most ``stale_ms``
+    old (default: :func:`stale_horizon_ms`) and ``accept`` takes it; otherwise, and on any
+    other error, the error propagates.
     """
     names = {"exchange": exchange, "environment": environment, "channel": channel, "symbol": symbol}
+    try:
+        return _get_or_fetch(names, max_age_ms, fetch, accept)
+    except stale_on as exc:
+        # Read again: a stream or poller may have written a newer value while the fetch failed.
+        entry = _last_known(market_data_get(**names), max_age_ms, accept, stale_ms)
+        if entry is None:
+            raise
+        _log_stale(names, exc, [entry])
+        return entry
+
+
+def _get_or_fetch(
+    names: dict[str, Any],
+    max_age_ms: int,
+    fetch: Callable[[], tuple[Any, int | None]],
+    accept: Accept | None,
+) -> MarketDataEntry:
     entry = market_data_get(**names)
     if _usable(entry, max_age_ms, accept):
         return entry  # type: ignore[return-value]
@@ -198,6 +265,8 @@ def market_data_get_or_fetch_many(
     symbols: list[str],
     max_age_ms: int,
     fetch_many: Callable[[list[str]], dict[str, tuple[Any, int | None]]],
+    stale_on: StaleOn = (),
+    stale_ms: int | None = None,
 ) -> dict[str, MarketDataEntry]:
     """:func:`market_data_get_or_fetch` for several symbols of one channel, with one
     ``fetch_many(missing)`` call for the misses (e.g. one ``fetch_tickers``).
@@ -205,8 +274,32 @@ def market_data_get_or_fetch_many(
     ``fetch_many`` returns ``{symbol: (data, venue_time_ms)}``; a symbol it leaves out is
     left out of the result too. Each missing symbol is filled by whoever takes its lock
     first, so concurrent identical requests still make one venue call per symbol set.
+
+    When the fetch raises one of ``stale_on``, the answer is the last entries held, the ones
+    past ``max_age_ms`` flagged ``stale``, provided every symbol has one at most ``stale_ms``
+    old; otherwise the error propagates (one symbol without a value fails the whole read,
+    as the venue's error would have).
     """
     names: dict[str, Any] = {"exchange": exchange, "environment": environment, "channel": channel}
+    try:
+        return _get_or_fetch_many(names, symbols, max_age_ms, fetch_many)
+    except stale_on as exc:
+        # Read again: a stream or poller may have written newer values while the fetch failed.
+        held = market_data_get_many(**names, symbols=symbols)
+        answers = {s: _last_known(held.get(s), max_age_ms, None, stale_ms) for s in symbols}
+        found = {s: e for s, e in answers.items() if e is not None}
+        if len(found) < len(symbols):
+            raise
+        _log_stale(names, exc, list(found.values()))
+        return found
+
+
+def _get_or_fetch_many(
+    names: dict[str, Any],
+    symbols: list[str],
+    max_age_ms: int,
+    fetch_many: Callable[[list[str]], dict[str, tuple[Any, int | None]]],
+) -> dict[str, MarketDataEntry]:
     found = market_data_get_many(**names, symbols=symbols)
     result = {s: e for s, e in found.items() if _usable(e, max_age_ms, None)}
     missing = [s for s in symbols if s not in result]
@@ -233,6 +326,36 @@ def market_data_get_or_fetch_many(
     if leftover:
         result.update(_fetch_many_and_put(names, leftover, fetch_many))
     return result
+
+
+# ------------------------------------------------------------------ the last known value
+
+
+def _last_known(
+    entry: MarketDataEntry | None, max_age_ms: int, accept: Accept | None, stale_ms: int | None
+) -> MarketDataEntry | None:
+    """``entry`` as an answer while the venue fails: as is if still fresh, flagged stale if
+    within the horizon, None if absent, too old or not what the reader asked for."""
+    if entry is None or (accept is not None and not accept(entry)):
+        return None
+    age = entry.age_ms()
+    if age <= max_age_ms:
+        return entry
+    horizon = stale_horizon_ms() if stale_ms is None else stale_ms
+    return dataclasses.replace(entry, stale=True) if age <= horizon else None
+
+
+def _log_stale(names: dict[str, Any], exc: BaseException, entries: list[MarketDataEntry]) -> None:
+    stale = [e for e in entries if e.stale]
+    if stale:
+        logger.info(
+            "%s %s: venue failed (%s); answering %d stale value(s), oldest %d ms",
+            names["exchange"],
+            names["channel"],
+            type(exc).__name__,
+            len(stale),
+            max(e.age_ms() for e in stale),
+        )
 
 
 def _fetch_many_and_put(
