@@ -1,8 +1,9 @@
 """Market-data endpoints (/api/v1/exchanges/..., /api/v1/markets/...): public data, scope ``market:read``.
 
 One APIView per operation: validate the query (InputSerializer) -> selector (cache-first) ->
-OutputSerializer. Errors need no handling here: input and venue errors reach the envelope
-through ``connector_site/api_errors.py``; a cache or database outage becomes a 503 below.
+OutputSerializer. Errors need no handling here: input and venue errors, and an outage of our
+cache or database (a 503), reach the envelope through ``connector_site/api_errors.py``. While
+the venue fails, the selectors answer with the last value held, flagged ``stale``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasTokenScope
-from connectors import SUPPORTED_EXCHANGES
+from connector_site.api_errors import VENUE_RETRY_AFTER_DEFAULT
+from connectors import SUPPORTED_EXCHANGES, TemporaryError
 from markets import selectors
 from markets.cache import SOURCES, MarketDataEntry
 from markets.schema import ERROR_RESPONSES, DecimalString, Millis, Text
@@ -57,6 +59,14 @@ class MarketApi(APIView):
     required_scopes = {"GET": "market:read"}
     throttle_classes = [TokenRateThrottle]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        # Past the stale horizon, or with nothing cached, a venue outage answers 503/502: tell
+        # the caller when to come back, as a venue 429 does (a 5xx or a timeout gives no time).
+        if isinstance(exc, TemporaryError) and not response.has_header("Retry-After"):
+            response["Retry-After"] = str(VENUE_RETRY_AFTER_DEFAULT)
+        return response
+
     @staticmethod
     def query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
         serializer = serializer_class(data=request.query_params)
@@ -85,6 +95,7 @@ def entry_payload(entry: MarketDataEntry, data: Any) -> dict[str, Any]:
         "symbol": entry.symbol,
         "source": entry.source,
         "age_ms": entry.age_ms(),
+        "stale": entry.stale,
         "venue_time_ms": entry.venue_time_ms,
         "venue_time": _iso(entry.venue_time_ms),
         "received_time_ms": entry.received_time_ms,
@@ -108,6 +119,13 @@ class EntrySerializer(serializers.Serializer):
         help_text="stream (a venue WebSocket), poll (a background task) or request (fetched for a request)",
     )
     age_ms = serializers.IntegerField(help_text="Milliseconds since we received it from the venue")
+    stale = serializers.BooleanField(
+        help_text=(
+            "false on a normal answer. true: the venue failed (down, timed out or rate-limiting us) "
+            "and this is the last value we hold, older than the endpoint's freshness; `age_ms` says "
+            "how old. Given up to MARKET_DATA_STALE_HORIZON_S (default 300 s), then the 503/429"
+        )
+    )
     venue_time_ms = Millis(help_text="The venue's timestamp of the data, if it gives one")
     venue_time = serializers.DateTimeField(allow_null=True)
     received_time_ms = serializers.IntegerField()
@@ -425,6 +443,7 @@ class TickerApi(MarketApi):
                     "symbol": "BTC/USDT",
                     "source": "request",
                     "age_ms": 3,
+                    "stale": False,
                     "venue_time_ms": 1764000000000,
                     "venue_time": "2025-11-24T16:00:00Z",
                     "received_time_ms": 1764000000004,

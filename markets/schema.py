@@ -28,12 +28,18 @@ ERROR_RESPONSES: dict[int, OpenApiResponse] = {
     403: error_response("The token lacks the `market:read` scope"),
     429: error_response(
         "Throttled (code `throttled`: our per-token limit) or rate-limited by the venue "
-        "(code `rate_limited`); the `Retry-After` header says how many seconds to wait"
+        "(code `rate_limited`, also while our circuit breaker holds off a venue that banned us) "
+        "with no value held for the key within the stale horizon (else a 200 with `stale: true`); "
+        "the `Retry-After` header says how many seconds to wait"
     ),
-    502: error_response("The venue answered with a temporary error (exchange_temporary_error)"),
+    502: error_response(
+        "The venue answered with a temporary error (exchange_temporary_error) and no value is held "
+        "within the stale horizon; `Retry-After` says when to retry"
+    ),
     503: error_response(
-        "The venue is unavailable or timed out (exchange_unavailable), or our cache is "
-        "(cache_unavailable); retry later"
+        "The venue is unavailable or timed out (exchange_unavailable) and no value is held within "
+        "the stale horizon (else a 200 with `stale: true`), or our cache is unavailable "
+        "(cache_unavailable); `Retry-After` says when to retry"
     ),
 }
 

@@ -4,7 +4,12 @@ Every read validates its input against the venue (allow-listed exchange served b
 market-data environment, a loaded market, a timeframe the venue has) before anything is
 fetched or cached, then asks :func:`~markets.cache.market_data_get_or_fetch` with the
 channel's freshness: a young enough entry (from the stream manager, a poller or an earlier
-request) is returned as is; otherwise one venue call is shared by concurrent callers.
+request) is returned as is; otherwise one venue call is shared by concurrent callers. If that
+call fails for a temporary reason (the venue down, timing out or rate-limiting us, or our
+circuit breaker refusing to call it: any :class:`~connectors.TemporaryError`), the last value
+held for the key answers instead, flagged ``stale``, up to the stale horizon
+(:func:`~markets.cache.stale_horizon_ms`); input errors and the venue refusing the request
+are never masked.
 
 What each channel's cached ``data`` holds (CCXT's unified shapes, JSON-ready, without the
 venue's raw ``info``; writers other than these selectors should keep to it):
@@ -28,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-from connectors import SUPPORTED_EXCHANGES, InvalidInput, NotSupported
+from connectors import SUPPORTED_EXCHANGES, InvalidInput, NotSupported, TemporaryError
 from connectors.exchanges import DISPLAY_NAMES
 from markets.cache import (
     MarketDataEntry,
@@ -79,6 +84,8 @@ OHLCV_LIMITS = (100, 300)  # OKX serves at most 300 candles per request
 MAX_TICKERS = 50
 # Venues that serve fewer recent trades per request than our top step (Bybit spot: 60).
 _TRADES_FETCH_CAP = {"bybit": 60}
+# The venue failures on which the last value held answers, flagged stale.
+_STALE_ON = (TemporaryError,)
 
 
 def max_age_ms(channel: str) -> int:
@@ -128,6 +135,7 @@ def _get(
         max_age_ms=max_age if max_age is not None else max_age_ms(channel),
         fetch=fetch,
         accept=accept,
+        stale_on=_STALE_ON,
     )
 
 
@@ -229,6 +237,7 @@ def market_tickers_get(
         symbols=symbols,
         max_age_ms=max_age if max_age is not None else max_age_ms("ticker"),
         fetch_many=fetch_many,
+        stale_on=_STALE_ON,
     )
     return [entries[symbol] for symbol in symbols if symbol in entries]
 

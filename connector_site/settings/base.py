@@ -191,6 +191,9 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
 EMULATOR_URL = env.str("EMULATOR_URL", default="http://127.0.0.1:8700")
 # Where public market data comes from: "emulator" (embedded default), "live" or "sandbox".
 MARKET_DATA_ENVIRONMENT = env.str("MARKET_DATA_ENVIRONMENT", default="emulator")
+# While a venue fails (down, timing out, rate-limiting us), market-data reads answer with the
+# last value held, flagged stale, if it is at most this many seconds old (0: never).
+MARKET_DATA_STALE_HORIZON_S = env.float("MARKET_DATA_STALE_HORIZON_S", default=300.0)
 
 # ------------------------------------------------------------------------------ STATIC FILES
 STATIC_URL = "/static/"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 VENUES = ("binance", "okx", "bybit")
 SPOT = "BTC/USDT"
@@ -104,3 +105,28 @@ def remove_faults(emulator: Any) -> Iterator[None]:
     before = list(emulator.middlewares)
     yield
     emulator.middlewares[:] = before
+
+
+def url(venue: str, channel: str, **query: Any) -> str:
+    from urllib.parse import urlencode
+
+    return f"/api/v1/markets/{venue}/{channel}/" + (f"?{urlencode(query)}" if query else "")
+
+
+class Fault:
+    """A fault on the emulator's request pipeline (its documented hook for faults): answer
+    matching requests with ``status``/``body``/``headers`` instead of the venue, ``times`` times."""
+
+    def __init__(
+        self, fragment: str, status: int, body: Any, headers: dict[str, str] | None = None, times: int = 1
+    ):
+        self.fragment, self.status, self.body, self.headers = fragment, status, body, headers or {}
+        self.remaining = times
+        self.hits = 0
+
+    async def __call__(self, request: Any, call_next: Any) -> Any:
+        if self.remaining <= 0 or self.fragment not in request.endpoint:
+            return await call_next(request)
+        self.remaining -= 1
+        self.hits += 1
+        return web.json_response(self.body, status=self.status, headers=self.headers)

@@ -9,11 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from markets.cache import market_data_put, now_ms
 
-from .conftest import SPOT, SPOT2, SWAP, require_venue
+from .conftest import SPOT, SPOT2, SWAP, Fault, require_venue, url
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +23,7 @@ META_FIELDS = {
     "symbol",
     "source",
     "age_ms",
+    "stale",
     "venue_time_ms",
     "venue_time",
     "received_time_ms",
@@ -33,36 +33,11 @@ META_FIELDS = {
 }
 
 
-def url(venue: str, channel: str, **query: Any) -> str:
-    from urllib.parse import urlencode
-
-    return f"/api/v1/markets/{venue}/{channel}/" + (f"?{urlencode(query)}" if query else "")
-
-
 def assert_decimal_string(value: Any) -> Decimal:
     assert isinstance(value, str), value
     number = Decimal(value)
     assert number.is_finite() and "E" not in value.upper()
     return number
-
-
-class Fault:
-    """A fault on the emulator's request pipeline (its documented hook for faults): answer
-    matching requests with ``status``/``body``/``headers`` instead of the venue, ``times`` times."""
-
-    def __init__(
-        self, fragment: str, status: int, body: Any, headers: dict[str, str] | None = None, times: int = 1
-    ):
-        self.fragment, self.status, self.body, self.headers = fragment, status, body, headers or {}
-        self.remaining = times
-        self.hits = 0
-
-    async def __call__(self, request: Any, call_next: Any) -> Any:
-        if self.remaining <= 0 or self.fragment not in request.endpoint:
-            return await call_next(request)
-        self.remaining -= 1
-        self.hits += 1
-        return web.json_response(self.body, status=self.status, headers=self.headers)
 
 
 # ------------------------------------------------------------------ ticker and the cache
@@ -316,12 +291,21 @@ def test_the_okx_option_chain_lists_options_on_the_currency(api, emulator):
     assert response.json()["symbol"] == "BTC"
 
 
-def test_the_okx_option_chain_is_refused_while_the_environment_does_not_serve_okx(api, emulator):
-    if "okx" in emulator.adapters:
-        pytest.skip("the emulator serves okx now; the chain itself is tested above")
-    response = api.get("/api/v1/markets/okx/option-chain/?currency=BTC")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "unknown_exchange"
+def test_the_okx_option_chain_is_refused_where_the_environment_does_not_serve_okx(api, settings):
+    from emulator.testing import running_emulator
+    from markets.venues import clear_served_cache
+
+    # An emulator without OKX: the chain's fixed venue goes through the same served check.
+    with running_emulator(seed=1, venues=("binance",)) as binance_only:
+        settings.EMULATOR_URL = binance_only.url
+        clear_served_cache()
+        response = api.get("/api/v1/markets/okx/option-chain/?currency=BTC")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "unknown_exchange"
+        assert response.json()["error"]["field"] == "exchange"
+        assert "served: binance" in response.json()["error"]["message"]
+        assert not binance_only.stats.requests  # refused before any venue call
+    clear_served_cache()
 
 
 # ------------------------------------------------------------------ validation
@@ -427,6 +411,7 @@ def test_an_unavailable_venue_is_a_503_after_one_quick_retry(api, emulator, remo
     response = api.get(url("binance", "orderbook", symbol=SPOT))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "exchange_unavailable"
+    assert int(response["Retry-After"]) >= 1  # nothing held for the key: the caller is told when to retry
     assert fault.hits == 2
     assert time.monotonic() - started < 2
 
