@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import itertools
 import logging
 import random
@@ -112,8 +113,11 @@ class Fault:
 
 
 class Faults:
-    """The active faults of one server. All methods run on the server loop (``server.faults`` wraps the
-    public ones with ``server.call`` so they are safe from any thread)."""
+    """The active faults of one server. Everything runs on the server loop: the public controls (``set``,
+    ``clear``, ``listing``) hand themselves to it with ``server.call`` (direct when already there, e.g.
+    from the HTTP control endpoint), because their actions touch loop state (aborting transports,
+    queueing frames, timers, events, tasks) and a test thread may call them while the loop runs in the
+    emulator's thread."""
 
     _ids = itertools.count(1)
 
@@ -138,7 +142,19 @@ class Faults:
         **params: Any,
     ) -> str:
         """Activate a fault; returns its id. One-shot WS kinds act at once (the id is returned for the
-        record; they are not kept active)."""
+        record; they are not kept active). Safe from any thread."""
+        spec = functools.partial(self._set, kind, venue, endpoint, count, probability, **params)
+        return self.server.call(spec)
+
+    def _set(
+        self,
+        kind: str,
+        venue: str | None,
+        endpoint: str | None,
+        count: int | None,
+        probability: float,
+        **params: Any,
+    ) -> str:
         if kind not in KINDS:
             raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(KINDS))}")
         if venue is not None and venue not in self.server.adapters:
@@ -174,7 +190,11 @@ class Faults:
         return fault.id
 
     def clear(self, fault_id: str | None = None, venue: str | None = None) -> int:
-        """Clear one fault by id, all faults of a venue, or (no arguments) every fault. Returns how many."""
+        """Clear one fault by id, all faults of a venue, or (no arguments) every fault. Returns how many.
+        Safe from any thread."""
+        return self.server.call(self._clear, fault_id, venue)
+
+    def _clear(self, fault_id: str | None, venue: str | None) -> int:
         chosen = [
             f
             for f in [*self.active.values(), *self._spent_hangs.values()]
@@ -187,7 +207,7 @@ class Faults:
         return len(chosen)
 
     def listing(self) -> list[dict[str, Any]]:
-        return [f.as_dict() for f in self.active.values()]
+        return self.server.call(lambda: [f.as_dict() for f in self.active.values()])
 
     def _remove(self, fault: Fault) -> None:
         self.active.pop(fault.id, None)
@@ -319,8 +339,7 @@ class Faults:
                 for message in messages:
                     conn.send(message)
                 grace = float(fault.params.get("grace_ms", 200)) / 1000
-                code = int(fault.params.get("close_code", code))
-                asyncio.get_running_loop().call_later(grace, conn.close_soon, code)
+                conn.close_later(grace, int(fault.params.get("close_code", code)))
         return len(conns)
 
     def _stall(self, fault: Fault, conn: WsConnection) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -69,6 +70,7 @@ class EmulatorServer:
         self._runner: web.AppRunner | None = None
         self._pump: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -92,6 +94,7 @@ class EmulatorServer:
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._pump = asyncio.create_task(self._pump_forever())
 
     async def stop(self) -> None:
@@ -104,6 +107,7 @@ class EmulatorServer:
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
+        self._loop = self._loop_thread = None  # stopped: controls act directly again
 
     async def _pump_forever(self) -> None:
         while True:
@@ -186,13 +190,16 @@ class EmulatorServer:
     # --- Python controls (callable from any thread) -------------------------------------------------------
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the server's loop (directly if already there) and return its result."""
+        """Run ``fn(*args)`` on the server's loop and return its result: directly on the loop's own thread
+        (a handler, the HTTP control endpoint) or when the server is not started, otherwise scheduled there.
+
+        Decided by thread, not by ``loop.is_running()``: the loop may not be running *yet*
+        (``running_emulator`` starts the server, then ``run_forever``), and a control run then on the
+        caller's thread would touch transports, queues and timers of a loop about to run in another thread
+        (asyncio is not thread-safe).
+        """
         loop = self._loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None or running is loop or not loop.is_running():
+        if loop is None or loop.is_closed() or threading.get_ident() == self._loop_thread:
             return fn(*args)
 
         async def run() -> T:
@@ -297,14 +304,13 @@ class FaultControl:
         self._server = server
 
     def set(self, kind: str, venue: str | None = None, endpoint: str | None = None, **params: Any) -> str:
-        registry = self._server.fault_registry
-        return self._server.call(functools.partial(registry.set, kind, venue, endpoint, **params))
+        return self._server.fault_registry.set(kind, venue, endpoint, **params)
 
     def clear(self, fault_id: str | None = None, venue: str | None = None) -> int:
-        return self._server.call(self._server.fault_registry.clear, fault_id, venue)
+        return self._server.fault_registry.clear(fault_id, venue)
 
     def list(self) -> list[dict[str, Any]]:
-        return self._server.call(self._server.fault_registry.listing)
+        return self._server.fault_registry.listing()
 
     @contextlib.contextmanager
     def active(

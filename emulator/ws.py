@@ -69,10 +69,23 @@ class WsConnection:
         self.close_code = 1000
         self.stalled = False
         self._saved_heartbeat: float | None = None
+        self._loop = asyncio.get_running_loop()  # made by the hub, on the server loop
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` now when on the connection's loop, else hand it over with
+        ``call_soon_threadsafe``: the queue, the heartbeat and the transport belong to that loop and
+        are not thread-safe (a fault set from a test thread must not abort a transport itself)."""
+        if asyncio._get_running_loop() is self._loop:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def send(self, message: Any) -> None:
         """Queue a JSON message (dicts/lists are serialised; strings are sent as they are)."""
         text = message if isinstance(message, str) else orjson.dumps(message).decode()
+        self._on_loop(self._enqueue, text)
+
+    def _enqueue(self, text: str) -> None:
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
@@ -81,12 +94,22 @@ class WsConnection:
 
     def close_soon(self, code: int = 1000) -> None:
         """Close with a close frame (``code``) once the messages queued before are sent."""
+        self._on_loop(self._close_soon, code)
+
+    def _close_soon(self, code: int) -> None:
         self.close_code = code
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
 
+    def close_later(self, delay_s: float, code: int = 1000) -> None:
+        """:meth:`close_soon` after ``delay_s`` (a venue's grace between its notice and the close)."""
+        self._on_loop(self._loop.call_later, delay_s, self._close_soon, code)
+
     def stall(self) -> None:
         """Half-open socket: keep the connection but send nothing (no data, no pings, no pongs)."""
+        self._on_loop(self._stall)
+
+    def _stall(self) -> None:
         if self.stalled:
             return
         self.stalled = True
@@ -97,6 +120,9 @@ class WsConnection:
         ws._autoping = False
 
     def unstall(self) -> None:
+        self._on_loop(self._unstall)
+
+    def _unstall(self) -> None:
         if not self.stalled:
             return
         self.stalled = False
@@ -108,6 +134,9 @@ class WsConnection:
 
     def drop(self) -> None:
         """Cut the TCP connection without a close frame."""
+        self._on_loop(self._drop)
+
+    def _drop(self) -> None:
         transport = self.ws._req.transport if self.ws._req is not None else None
         if transport is not None:
             transport.abort()
