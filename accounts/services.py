@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ApiToken, AuditEvent, ExchangeAccount
 from connectors import ConnectionCheck, Connector, Credentials, check_connection, create_connector
+from markets.venues import follow_market_refreshes
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +247,10 @@ def account_connector(*, account: ExchangeAccount) -> Connector:
     """The synchronous connector for this account's venue, environment and current keys.
 
     Connectors are cached per credentials fingerprint, so edited keys get a new instance.
-    The emulator's address comes from settings, never from the account.
+    The emulator's address comes from settings, never from the account. Its markets follow
+    refreshes made by another process (``markets.venues.follow_market_refreshes``).
     """
+    follow_market_refreshes()
     return create_connector(
         account.exchange,
         account_credentials(account=account),

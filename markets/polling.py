@@ -15,17 +15,16 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from django.core.cache import cache
-from django.utils import timezone
-
 from connector_site.jobs import job_connector
 from connectors import ConnectorError, NotSupported, TemporaryError
-from markets.cache import market_data_get_many, market_data_put, now_ms
+from markets.cache import market_data_get_many, market_data_put
 from markets.errors import UnknownExchange
 from markets.venues import (
     BACKGROUND,
+    MARKETS_REFRESHED_KEY,
     exchange_resolve,
     market_data_environment,
+    markets_refresh_publish,
     public_connector,
     served_exchanges,
 )
@@ -35,9 +34,6 @@ from streams.models import StreamState, StreamSubscription, WatchlistEntry
 __all__ = ["MARKETS_REFRESHED_KEY", "markets_refresh", "watchlist_symbols_to_poll", "watchlist_tickers_poll"]
 
 logger = logging.getLogger(__name__)
-
-# Cache key (format with exchange, environment) of the last market refresh: {count, at_ms}.
-MARKETS_REFRESHED_KEY = "markets:refreshed:{exchange}:{environment}"
 
 
 def _without_info(ticker: dict[str, Any]) -> dict[str, Any]:
@@ -135,10 +131,9 @@ def markets_refresh() -> dict[str, int]:
     """Reload the markets of every venue the market-data environment serves; returns the
     number of markets per exchange and records when (``MARKETS_REFRESHED_KEY``).
 
-    This refreshes the worker's own market store; other processes load theirs at start and
-    can compare their load time with the recorded one (docs/jobs.md).
+    This refreshes the worker's own market store; the record is the generation every other
+    process follows, reloading its markets lazily (``markets.venues``, docs/jobs.md).
     """
-    environment = market_data_environment()
     counts: dict[str, int] = {}
     failures: list[ConnectorError] = []
     for exchange in sorted(served_exchanges()):
@@ -152,10 +147,6 @@ def markets_refresh() -> dict[str, int]:
             failures.append(exc)
             continue
         counts[exchange] = len(markets)
-        cache.set(
-            MARKETS_REFRESHED_KEY.format(exchange=exchange, environment=environment),
-            {"count": len(markets), "at_ms": now_ms(), "at": timezone.now().isoformat()},
-            None,
-        )
+        markets_refresh_publish(connector=connector, count=len(markets))
     _raise_temporary(failures)
     return counts

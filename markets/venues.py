@@ -4,6 +4,12 @@ Public market data comes from the environment ``settings.MARKET_DATA_ENVIRONMENT
 the emulator in the embedded default, the live venues in production. Every market-data
 read goes through :func:`public_connector`, so the environment, the emulator address and
 the retry budget are decided in one place.
+
+Markets refreshed in one process (the daily job, in a worker) reach every other one: the job
+publishes a generation stamp per (exchange, environment) in the shared cache
+(:func:`markets_refresh_publish`), and every process's market store follows it
+(:func:`follow_market_refreshes`, at each connector hand-out, here and in
+``accounts.services.account_connector``), reloading lazily when it changed.
 """
 
 from __future__ import annotations
@@ -17,17 +23,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 
 from connectors import SUPPORTED_EXCHANGES, Connector, Environment, create_connector
 from connectors.exchanges import normalise_exchange_id
+from connectors.markets import MarketKey, market_store
+from markets.cache import now_ms
 from markets.errors import UnknownExchange
 
 __all__ = [
     "BACKGROUND",
     "INTERACTIVE",
+    "MARKETS_REFRESHED_KEY",
     "RetryBudget",
     "exchange_resolve",
+    "follow_market_refreshes",
     "market_data_environment",
+    "markets_refresh_publish",
     "public_connector",
     "served_exchanges",
 ]
@@ -69,6 +82,7 @@ def public_connector(*, exchange: str, budget: RetryBudget | None = None) -> Con
     whoever calls next in this thread gets the budget they asked for.
     """
     budget = budget or INTERACTIVE
+    follow_market_refreshes()
     connector = create_connector(
         exchange, environment=market_data_environment(), emulator_url=settings.EMULATOR_URL
     )
@@ -78,6 +92,40 @@ def public_connector(*, exchange: str, budget: RetryBudget | None = None) -> Con
     connector.max_retry_after = budget.max_retry_after
     connector.exchange.timeout = int(budget.timeout * 1000)  # CCXT counts milliseconds
     return connector
+
+
+# ------------------------------------------------------------------ markets refreshed elsewhere
+
+# Cache key (format with exchange, environment) of the last market refresh: {count, at_ms, at}.
+# Its at_ms is the markets generation every process follows.
+MARKETS_REFRESHED_KEY = "markets:refreshed:{exchange}:{environment}"
+# How often (seconds) a process asks, per venue, whether the markets were refreshed elsewhere.
+MARKETS_REFRESH_CHECK_SECONDS = 30.0
+
+
+def _published_generation(key: MarketKey) -> Any:
+    record = cache.get(MARKETS_REFRESHED_KEY.format(exchange=key[0], environment=key[1]))
+    return record.get("at_ms") if isinstance(record, dict) else None
+
+
+def follow_market_refreshes() -> None:
+    """Have this process's market store reload a venue's markets after a refresh published by
+    another process (:func:`markets_refresh_publish`): it reads the stamp at most once per
+    ``MARKETS_REFRESH_CHECK_SECONDS`` per venue, then loads lazily. Called at every connector
+    hand-out (cheap: two assignments), so the setting applies without a restart."""
+    every = getattr(settings, "MARKETS_REFRESH_CHECK_SECONDS", MARKETS_REFRESH_CHECK_SECONDS)
+    market_store.follow_generation(_published_generation, every=float(every))
+
+
+def markets_refresh_publish(*, connector: Connector, count: int) -> dict[str, Any]:
+    """Record that ``connector``'s markets were just refreshed (``count`` markets): the stamp
+    every other process follows. This process already holds them, so its store is told the new
+    generation rather than loading them again."""
+    exchange, environment, _ = connector.market_key
+    record = {"count": count, "at_ms": now_ms(), "at": timezone.now().isoformat()}
+    cache.set(MARKETS_REFRESHED_KEY.format(exchange=exchange, environment=environment), record, None)
+    market_store.loaded_generation(connector.market_key, record["at_ms"])
+    return record
 
 
 # ------------------------------------------------------------------ which venues are served
