@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from connector_site.celery import app as celery_app
+from connectors.circuit import breaker
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ CHECKS: dict[str, Callable[[], None]] = {
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Database, cache and broker answer; 503 naming each one that does not."""
+    """Database, cache and broker answer; 503 naming each one that does not. Venue circuits
+    that are open are listed under ``open_circuits`` (the status stays 200 for them)."""
     failing = []
     for name, check in CHECKS.items():
         try:
@@ -54,6 +57,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception:
             logger.warning("readiness check %s failed", name, exc_info=True)
             failing.append(name)
-    if failing:
-        return JsonResponse({"status": "unavailable", "failing": failing}, status=503)
-    return JsonResponse({"status": "ok", "checks": list(CHECKS)})
+    body: dict[str, Any] = (
+        {"status": "unavailable", "failing": failing} if failing else {"status": "ok", "checks": list(CHECKS)}
+    )
+    # Venues we refuse to call for now (connectors.circuit): shown to operators, never a
+    # reason to take this process out of rotation.
+    open_circuits = breaker.open_circuits()
+    if open_circuits:
+        body["open_circuits"] = open_circuits
+    return JsonResponse(body, status=503 if failing else 200)

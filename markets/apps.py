@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class MarketsConfig(AppConfig):
     name = "markets"
+
+    def ready(self) -> None:
+        from connectors.circuit import install_store
+        from markets.circuits import CacheCircuitStore
+
+        # One circuit per venue for every process (web, worker, stream manager), not per process.
+        install_store(CacheCircuitStore())

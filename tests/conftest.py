@@ -44,6 +44,17 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(pytest.mark.skip(reason="talks to real exchanges: set RUN_ONLINE_TESTS=1"))
 
 
+@pytest.fixture(autouse=True)
+def closed_circuits() -> Any:
+    """Every test starts with every venue's circuit closed: a 429 one test provokes on the
+    session emulator must not refuse the next test's requests (connectors.circuit)."""
+    from connectors.circuit import breaker
+
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
 SEEDED_SECRETS = {
     "api_key": "AKIAexampleKEY-owner-0001-XYZW",
     "api_secret": "sEcReT-owner-value-that-must-never-leak-0001",
