@@ -1,6 +1,6 @@
 """Streams benchmark: emulator emit -> WebSocket client, through our relay and a bare one.
 
-``python -m bench.streams [--clients 50] [--seconds 8] [--symbols 6]``
+``python -m bench.streams [--clients 50] [--seconds 8] [--symbols 6] [--servers daphne,uvicorn]``
 
 On loopback, in one run:
 
@@ -8,12 +8,16 @@ On loopback, in one run:
   frames stamped ``emitUs`` (µs since the epoch);
 * **ours**: the embedded web process (daphne, stream manager on its loop, in-memory
   layer: what ``make run`` starts) relays them through ccxt.pro, conflation and Channels
-  to N WebSocket clients subscribed to the same streams;
+  to N WebSocket clients subscribed to the same streams; then the same ASGI application
+  under uvicorn (when installed: requirements-dev.txt), same pinning, as a peer server
+  (the catalogue's "daphne must reach 0.8x uvicorn" check);
 * **baseline**: a bare ``websockets`` relay (one upstream socket to the emulator,
   ``broadcast()`` of each raw frame, the relay of notes/perf-baselines.md §1) to N clients.
 
 Each client records ``now - emit`` for every frame; we print p50/p99 latency, deliveries
-per second and relay CPU per delivery for both, and the ratios ours / baseline. The relay
+per second and relay CPU per delivery for each, and the ratios to the baseline. CPU is
+read from /proc at the start and the end of the measured window (after the warm-up,
+which holds the handshakes and subscriptions), so it is the steady relaying only. The relay
 under test is pinned to core 1 and everything else to core 0 when ``taskset`` exists.
 Our relay conflates to 10 messages/s per stream, so it delivers fewer frames than the
 bare relay, which forwards every trade; CPU per delivery makes the two comparable.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -42,9 +47,9 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 ASGI_APP = "connector_site.asgi:application"
 PYTHON = sys.executable
-# BENCH_PROFILE=/path/out.prof runs the web process under cProfile (to find hot spots).
-_PROFILE_OUT = os.environ.get("BENCH_PROFILE")
-PROFILE = [PYTHON, "-m", "cProfile", "-o", _PROFILE_OUT] if _PROFILE_OUT else []
+# BENCH_PROFILE=/path/out.prof runs the web process under cProfile (to find hot spots); one
+# file per server: /path/out-daphne.prof, /path/out-uvicorn.prof.
+PROFILE_OUT = os.environ.get("BENCH_PROFILE")
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "XRP/USDT", "LTC/USDT", "DOGE/USDT", "ADA/USDT", "TRX/USDT"]
 CPUS = os.cpu_count() or 1
 TASKSET = shutil.which("taskset") if CPUS >= 2 else None
@@ -113,8 +118,10 @@ async def run_clients(
     headers: dict[str, str],
     subscribe: list[dict[str, Any]],
     emit_of: Any,
-) -> tuple[list[int], int, float]:
-    """N clients; returns (latency samples µs, frames counted, measured seconds)."""
+    pid: int,
+) -> tuple[list[int], int, float, float]:
+    """N clients; returns (latency samples µs, frames counted, measured seconds, relay CPU
+    seconds over the measured window)."""
     latencies: list[int] = []
     counted = [0]
     start_at = [0.0]
@@ -141,10 +148,13 @@ async def run_clients(
 
     tasks = [asyncio.create_task(client()) for _ in range(n)]
     start_at[0] = time.monotonic() + warmup
-    await asyncio.sleep(warmup + seconds)
+    await asyncio.sleep(warmup)
+    cpu0 = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    cpu = cpu_seconds(pid) - cpu0
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return latencies, counted[0], seconds
+    return latencies, counted[0], seconds, cpu
 
 
 def our_emit(message: dict[str, Any]) -> int | None:
@@ -191,19 +201,33 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def measure(name: str, process: subprocess.Popen[bytes], coro: Any) -> Result:
-    cpu0 = cpu_seconds(process.pid)
-    latencies, frames, seconds = asyncio.run(coro)
-    result = Result(name, latencies, frames, seconds)
-    result.relay_cpu_s = cpu_seconds(process.pid) - cpu0  # includes the warm-up second, for both
-    return result
+def measure(name: str, coro: Any) -> Result:
+    latencies, frames, seconds, cpu = asyncio.run(coro)
+    return Result(name, latencies, frames, seconds, cpu)
 
 
-def bench(clients: int, seconds: float, symbols: list[str]) -> tuple[Result, Result]:
+def server_command(server: str, port: int) -> list[str]:
+    """The web process serving the same ASGI application under ``server``."""
+    profile = []
+    if PROFILE_OUT:
+        out = Path(PROFILE_OUT)
+        profile = [PYTHON, "-m", "cProfile", "-o", str(out.with_name(f"{out.stem}-{server}{out.suffix}"))]
+    if server == "uvicorn":
+        # uvicorn speaks lifespan, which starts the embedded manager; its defaults pick uvloop
+        # and the websockets implementation when they are installed (both are, here).
+        return [*(profile or [PYTHON]), "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", "warning", "--lifespan", "on", ASGI_APP]  # fmt: skip
+    daphne = shutil.which("daphne", path=str(Path(PYTHON).parent)) or "daphne"
+    return [*profile, daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
+
+
+def bench(
+    clients: int, seconds: float, symbols: list[str], servers: list[str]
+) -> tuple[list[Result], Result]:
     if TASKSET:
         os.sched_setaffinity(0, {0})  # this process is the load generator: core 0
     work = Path(tempfile.mkdtemp(prefix="bench-streams-"))
-    emulator_port, web_port, relay_port = free_port(), free_port(), free_port()
+    emulator_port, relay_port = free_port(), free_port()
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env = {**base_env, "VAR_DIR": str(work), "EMULATOR_URL": f"http://127.0.0.1:{emulator_port}",
            "DJANGO_SETTINGS_MODULE": "connector_site.settings.base", "LOG_LEVEL": "WARNING"}  # fmt: skip
@@ -225,10 +249,9 @@ def bench(clients: int, seconds: float, symbols: list[str]) -> tuple[Result, Res
         time.sleep(1.0)
         baseline = measure(
             "bare websockets relay",
-            relay,
             run_clients(
                 f"ws://127.0.0.1:{relay_port}/", clients, seconds, 1.0, headers={}, subscribe=[],
-                emit_of=lambda m: m.get("emitUs"),
+                emit_of=lambda m: m.get("emitUs"), pid=relay.pid,
             ),
         )  # fmt: skip
         stop(relay)
@@ -243,27 +266,28 @@ def bench(clients: int, seconds: float, symbols: list[str]) -> tuple[Result, Res
             [*manage, "issue_token", "--user", "operator", "--scopes", "market:read"],
             cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=60,
         ).stdout.strip().splitlines()[-1]  # fmt: skip
-        daphne = shutil.which("daphne", path=str(Path(PYTHON).parent)) or "daphne"
-        web = start(
-            pinned(1, [*PROFILE, daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(web_port), ASGI_APP]),
-            env, work / "web.log",
-        )  # fmt: skip
-        processes.append(web)
-        wait_http(f"http://127.0.0.1:{web_port}/readyz")  # also starts the embedded manager
         subscribe = [
             {"action": "subscribe", "exchange": "binance", "channel": channel, "symbol": symbol}
             for symbol in symbols
             for channel in ("trades", "ticker")
         ]
-        ours = measure(
-            "ours (daphne + manager + Channels)",
-            web,
-            run_clients(
-                f"ws://127.0.0.1:{web_port}/ws/v1/market/", clients, seconds, 2.0,
-                headers={"Authorization": f"Bearer {token}", "Origin": f"http://127.0.0.1:{web_port}"},
-                subscribe=subscribe, emit_of=our_emit,
-            ),
-        )  # fmt: skip
+        ours = []
+        for server in servers:
+            web_port = free_port()
+            web = start(pinned(1, server_command(server, web_port)), env, work / f"web-{server}.log")
+            processes.append(web)
+            wait_http(f"http://127.0.0.1:{web_port}/readyz")  # also starts the embedded manager
+            ours.append(
+                measure(
+                    f"ours ({server} + manager + Channels)",
+                    run_clients(
+                        f"ws://127.0.0.1:{web_port}/ws/v1/market/", clients, seconds, 2.0,
+                        headers={"Authorization": f"Bearer {token}", "Origin": f"http://127.0.0.1:{web_port}"},
+                        subscribe=subscribe, emit_of=our_emit, pid=web.pid,
+                    ),
+                )
+            )  # fmt: skip
+            stop(web)
         return ours, baseline
     finally:
         for process in reversed(processes):
@@ -271,30 +295,33 @@ def bench(clients: int, seconds: float, symbols: list[str]) -> tuple[Result, Res
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(ours: Result, baseline: Result, clients: int, symbols: int) -> str:
+def report(ours: list[Result], baseline: Result, clients: int, symbols: int) -> str:
+    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
     lines = [
         f"streams bench: {clients} clients, {symbols} symbols x (trades, ticker), loopback, "
         f"{'relay pinned to core 1, rest core 0' if TASKSET else 'no pinning (taskset or 2 cores missing)'}",
         f"{'relay':38} {'p50 ms':>8} {'p99 ms':>8} {'deliv/s':>9} {'samples':>8} "
         f"{'relay CPU':>10} {'µs/deliv':>9}",
     ]
-    for r in (ours, baseline):
+    for r in (*ours, baseline):
         lines.append(
             f"{r.name:38} {r.pct(0.5):8.2f} {r.pct(0.99):8.2f} {r.rate:9.0f} {len(r.latencies_us):8d} "
             f"{r.relay_cpu_s / max(r.seconds, 1e-9):9.0%} {r.cpu_us_per_delivery:9.1f}"
         )
-    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
-    lines.append(
-        "ratios ours/baseline: "
-        f"p50 {ratio(ours.pct(0.5), baseline.pct(0.5)):.2f}x, "
-        f"p99 {ratio(ours.pct(0.99), baseline.pct(0.99)):.2f}x, "
-        f"deliveries/s {ratio(ours.rate, baseline.rate):.2f}x, "
-        f"CPU per delivery {ratio(ours.cpu_us_per_delivery, baseline.cpu_us_per_delivery):.2f}x"
-    )
-    lines.append(
-        f"added latency over the bare relay: p50 +{ours.pct(0.5) - baseline.pct(0.5):.2f} ms, "
-        f"p99 +{ours.pct(0.99) - baseline.pct(0.99):.2f} ms"
-    )
+    for r in ours:
+        lines.append(
+            f"ratios {r.name} / baseline: "
+            f"p50 {ratio(r.pct(0.5), baseline.pct(0.5)):.2f}x, "
+            f"p99 {ratio(r.pct(0.99), baseline.pct(0.99)):.2f}x, "
+            f"deliveries/s {ratio(r.rate, baseline.rate):.2f}x, "
+            f"CPU per delivery {ratio(r.cpu_us_per_delivery, baseline.cpu_us_per_delivery):.2f}x"
+        )
+    if len(ours) == 2:
+        first, second = ours
+        lines.append(
+            f"{first.name} / {second.name}: deliveries/s {ratio(first.rate, second.rate):.2f}x, "
+            f"CPU per delivery {ratio(first.cpu_us_per_delivery, second.cpu_us_per_delivery):.2f}x"
+        )
     return "\n".join(lines)
 
 
@@ -303,14 +330,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--symbols", type=int, default=6)
+    parser.add_argument(
+        "--servers",
+        default="daphne,uvicorn" if importlib.util.find_spec("uvicorn") else "daphne",
+        help="comma-separated web servers to run our ASGI application under (daphne, uvicorn)",
+    )
     parser.add_argument("--bare-relay", nargs="+", metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_relay:
         port, upstream, *streams = args.bare_relay
         bare_relay_main(upstream, int(port), streams)
         return
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(servers) - {"daphne", "uvicorn"}
+    if unknown or not servers:
+        parser.error(f"--servers: daphne and/or uvicorn, not {', '.join(sorted(unknown)) or 'nothing'}")
     symbols = SYMBOLS[: max(1, min(args.symbols, len(SYMBOLS)))]
-    ours, baseline = bench(args.clients, args.seconds, symbols)
+    ours, baseline = bench(args.clients, args.seconds, symbols, servers)
     print(report(ours, baseline, args.clients, len(symbols)))
 
 
