@@ -122,11 +122,13 @@ def permission_message(exc: connector_errors.PermissionDenied, request: Any = No
     """Name what the key lacks: a write through this API (an order, a cancel, a derivatives
     setting) needs the key's trade permission, a read its read permission; the venue's own
     words follow (they also tell an IP whitelist or a suspended account apart)."""
-    method = getattr(request, "method", None)
-    needed = "read" if method in SAFE_METHODS else "trade"
+    if getattr(request, "method", None) in SAFE_METHODS:
+        needed, why = "read", "restricted by IP or account"
+    else:
+        needed, why = "trade", "a read-only key, or one restricted by IP or account"
     return (
-        f"The account's API key lacks the {needed} permission on the exchange (a read-only key, "
-        f"or one restricted by IP or account); an operator must change the key's permissions: {exc}"
+        f"The account's API key lacks the {needed} permission on the exchange ({why}); "
+        f"an operator must change the key's permissions: {exc}"
     )
 
 

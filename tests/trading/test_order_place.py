@@ -167,6 +167,20 @@ def test_a_setting_from_a_read_only_key_is_a_403_exchange_permission_denied(
     assert call("GET", "balance/").status_code == 200
 
 
+def test_a_venue_refusing_a_read_names_the_read_permission_and_our_own_403_keeps_its_code(rf):
+    from rest_framework.exceptions import PermissionDenied as OurPermissionDenied
+
+    from connector_site.api_errors import exception_handler
+    from connectors.errors import PermissionDenied
+
+    venue = exception_handler(PermissionDenied("IP not whitelisted"), {"request": rf.get("/")})
+    assert venue.status_code == 403 and venue.data["error"]["code"] == "exchange_permission_denied"
+    assert "lacks the read permission" in venue.data["error"]["message"]
+    assert venue.data["error"]["message"].endswith("IP not whitelisted")
+    ours = exception_handler(OurPermissionDenied(), {"request": rf.get("/")})
+    assert ours.status_code == 403 and ours.data["error"]["code"] == "permission_denied"
+
+
 def test_mass_assigned_fields_are_ignored(api, seeded_emulator, trading_account, make_account, outsider):
     other = make_account(owner=outsider, label="theirs", exchange="binance")
     body = limit_buy(
