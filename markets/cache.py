@@ -306,7 +306,14 @@ def _get_or_fetch_many(
     if not missing:
         return result
     locks = {s: f"{cache_key(**names, symbol=s)}:filling" for s in missing}
-    mine = [s for s in missing if cache.add(locks[s], 1, _FILL_LOCK_SECONDS)]
+    # Locks are taken in one order, and a caller stops at the first one another caller holds:
+    # of N identical requests one takes them all and makes the one venue call, instead of
+    # two interleaving callers splitting the symbols into two calls.
+    mine: list[str] = []
+    for symbol in sorted(missing):
+        if not cache.add(locks[symbol], 1, _FILL_LOCK_SECONDS):
+            break
+        mine.append(symbol)
     try:
         if mine:
             result.update(_fetch_many_and_put(names, mine, fetch_many))
@@ -319,7 +326,11 @@ def _get_or_fetch_many(
         still_filling = cache.get_many([locks[s] for s in waiting])
         found = market_data_get_many(**names, symbols=waiting)
         result.update({s: e for s, e in found.items() if _usable(e, max_age_ms, None)})
-        waiting = [s for s in waiting if s not in result and locks[s] in still_filling]
+        waiting = [s for s in waiting if s not in result]
+        # While another caller holds any of these locks it is filling them (whoever holds the
+        # first takes the next ones right after); once none is held, fetch what is left.
+        if not still_filling:
+            break
     # A filler that failed (or a wait that timed out) leaves symbols without an entry: fetch
     # them ourselves rather than fail, as the single-symbol version does.
     leftover = [s for s in missing if s not in result and s not in mine]

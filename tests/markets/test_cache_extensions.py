@@ -93,3 +93,30 @@ def test_a_candle_series_has_one_key_per_market_and_timeframe():
         exchange="okx", environment="live", channel="ohlcv", symbol=series_symbol("BTC/USDT", "5m")
     )
     assert one != five
+
+
+def test_callers_released_together_never_split_an_identical_multi_symbol_miss():
+    # Callers interleaving their per-symbol locks used to split one set into several fetches.
+    for round_ in range(10):
+        names = {**NAMES, "environment": f"split-{round_}"}
+        calls: list[list[str]] = []
+
+        def slow_fetch_many(symbols, calls=calls):
+            calls.append(symbols)
+            time.sleep(0.05)
+            return {s: ({"last": "5"}, None) for s in symbols}
+
+        start = threading.Barrier(6)
+
+        def read(names=names, start=start, fetch=slow_fetch_many):
+            start.wait()
+            market_data_get_or_fetch_many(
+                **names, symbols=["XRP/USDT", "BTC/USDT", "ETH/USDT"], max_age_ms=5_000, fetch_many=fetch
+            )
+
+        threads = [threading.Thread(target=read) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert calls == [["BTC/USDT", "ETH/USDT", "XRP/USDT"]], round_
