@@ -10,3 +10,9 @@ class MarketsConfig(AppConfig):
 
         # One circuit per venue for every process (web, worker, stream manager), not per process.
         install_store(CacheCircuitStore())
+
+        from markets.venues import follow_market_refreshes
+
+        # Markets refreshed by the daily job reach every process, the stream manager's too
+        # (it hands out no connector through markets.venues or accounts.services).
+        follow_market_refreshes()

@@ -8,8 +8,9 @@ the retry budget are decided in one place.
 Markets refreshed in one process (the daily job, in a worker) reach every other one: the job
 publishes a generation stamp per (exchange, environment) in the shared cache
 (:func:`markets_refresh_publish`), and every process's market store follows it
-(:func:`follow_market_refreshes`, at each connector hand-out, here and in
-``accounts.services.account_connector``), reloading lazily when it changed.
+(:func:`follow_market_refreshes`, from ``MarketsConfig.ready`` and again at each connector
+hand-out, here and in ``accounts.services.account_connector``), reloading lazily when it
+changed.
 """
 
 from __future__ import annotations
