@@ -38,8 +38,7 @@ CONNECTOR_STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-# Seconds a caller should wait after a venue 429 that came without a Retry-After: every
-# 429 tells the caller when to come back.
+# Seconds a caller should wait after a venue 429/502/503 that came without a Retry-After.
 VENUE_RETRY_AFTER_DEFAULT = 2
 # After an outage of our own cache or database (B2 #15): a 503, never a 500 traceback.
 OUTAGE_RETRY_AFTER = 1
@@ -136,7 +135,9 @@ def _connector_response(exc: connector_errors.ConnectorError, request: Any = Non
     http_status = next(code for cls, code in CONNECTOR_STATUS if isinstance(exc, cls))
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
-    if isinstance(exc, connector_errors.RateLimited) and not retry_after:
+    if isinstance(exc, connector_errors.TemporaryError) and not retry_after:
+        # Every venue 429/502/503 tells the caller when to come back, also when the venue
+        # gave no time (a 5xx, a timeout, maintenance without a date).
         retry_after = VENUE_RETRY_AFTER_DEFAULT
     if retry_after:
         headers["Retry-After"] = str(math.ceil(retry_after))

@@ -22,8 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasTokenScope
-from connector_site.api_errors import VENUE_RETRY_AFTER_DEFAULT
-from connectors import SUPPORTED_EXCHANGES, TemporaryError
+from connectors import SUPPORTED_EXCHANGES
 from markets import selectors
 from markets.cache import SOURCES, MarketDataEntry
 from markets.schema import ERROR_RESPONSES, DecimalString, Millis, Text
@@ -58,14 +57,6 @@ class MarketApi(APIView):
     permission_classes = [HasTokenScope]
     required_scopes = {"GET": "market:read"}
     throttle_classes = [TokenRateThrottle]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        # Past the stale horizon, or with nothing cached, a venue outage answers 503/502: tell
-        # the caller when to come back, as a venue 429 does (a 5xx or a timeout gives no time).
-        if isinstance(exc, TemporaryError) and not response.has_header("Retry-After"):
-            response["Retry-After"] = str(VENUE_RETRY_AFTER_DEFAULT)
-        return response
 
     @staticmethod
     def query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:

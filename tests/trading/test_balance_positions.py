@@ -93,6 +93,7 @@ class TestBalance:
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "exchange_unavailable"
         assert set(response.json()) == {"error"}
+        assert int(response["Retry-After"]) >= 1  # the venue gave no time; we still say when
 
 
 class TestPositions:
