@@ -1,10 +1,13 @@
 """The market-data WebSocket at ``/ws/v1/market/`` (protocol: docs/streams.md).
 
-The consumer only authenticates, validates requests, joins and leaves groups, renews
+The consumer only authenticates, validates requests, follows and leaves streams, renews
 leases with the stream manager, and writes frames; the manager owns every exchange
-subscription. Each client has a bounded outbox holding at most one pending state per
-stream (a newer state replaces an unsent older one); a client whose socket stays backed
-up for ``STREAMS_CLIENT_MAX_BEHIND_S`` is disconnected, and nobody else waits for it.
+subscription. A consumer does not join the stream groups itself: the process's
+:mod:`streams.fanout` holds one membership per stream and hands each state to the
+consumers following it. Each client has a bounded outbox holding at most one pending
+state per stream (a newer state replaces an unsent older one); a client whose socket
+stays backed up for ``STREAMS_CLIENT_MAX_BEHIND_S`` is disconnected, and nobody else
+waits for it.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from connectors import ConnectorError, create_connector
 from markets.cache import market_data_get, now_ms
 from streams.auth import Identity, authenticate_scope
 from streams.conf import setting
-from streams.groups import CONTROL_CHANNEL, STREAM_CHANNELS, StreamKey, group_name
+from streams.fanout import StreamFanout, fanout_for
+from streams.groups import CONTROL_CHANNEL, STREAM_CHANNELS, StreamKey
 
-__all__ = ["MarketStreamConsumer", "transport_backlog"]
+__all__ = ["MarketStreamConsumer", "server_send", "server_transport", "transport_backlog"]
 
 logger = logging.getLogger("streams.consumers")
 
@@ -38,22 +42,37 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4008
 
 
-def transport_backlog(send: Any) -> int:
-    """Bytes the server has accepted for this socket but not yet handed to the kernel.
+def server_send(send: Any) -> Any:
+    """The server's own ``send`` under Channels' middleware wrappers.
 
-    daphne gives an application no back-pressure: ``send`` queues in Twisted's transport
-    and returns at once, so a client that stops reading grows that buffer without bound.
-    The consumer's ``send`` is ``partial(server.handle_reply, protocol)`` under daphne; we
-    read the protocol's transport buffer. Servers whose ``send`` waits for the socket
-    (uvicorn, websockets) report 0 here and apply back-pressure by making ``send`` slow.
+    The session middleware wraps ``send`` (``InstanceSessionWrapper.send``) to save the
+    session on ``http.response.start``/``websocket.accept``; it passes every other message
+    on, after reading the lazy session's state each time. Stream frames go straight to the
+    server's ``send`` instead (resolved once per connection).
     """
-    for _ in range(8):  # unwrap channels' session middleware (InstanceSessionWrapper.send)
+    for _ in range(8):
         inner = getattr(getattr(send, "__self__", None), "real_send", None)
         if inner is None:
             break
         send = inner
-    protocol = (getattr(send, "args", None) or (None,))[0]
-    transport = getattr(protocol, "transport", None)
+    return send
+
+
+def server_transport(send: Any) -> Any:
+    """daphne's Twisted transport for this socket, or None under other servers.
+
+    daphne gives an application no back-pressure: ``send`` queues in Twisted's transport
+    and returns at once, so a client that stops reading grows that buffer without bound.
+    The server's ``send`` is ``partial(server.handle_reply, protocol)`` under daphne; we
+    read the protocol's transport buffer. Servers whose ``send`` waits for the socket
+    (uvicorn, websockets) have none here and apply back-pressure by making ``send`` slow.
+    """
+    protocol = (getattr(server_send(send), "args", None) or (None,))[0]
+    return getattr(protocol, "transport", None)
+
+
+def transport_backlog(transport: Any) -> int:
+    """Bytes the server has accepted for this socket but not yet handed to the kernel."""
     if transport is None:
         return 0
     buffered = len(getattr(transport, "dataBuffer", b"") or b"") - int(getattr(transport, "offset", 0) or 0)
@@ -95,6 +114,9 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.tasks: list[asyncio.Task[Any]] = []
         self.status_seq = 0
+        self.fanout: StreamFanout = fanout_for(self.channel_layer)
+        self.raw_send = server_send(self.base_send)
+        self.transport = server_transport(self.base_send)
         await self.accept()
         if not self.identity.ok:
             code = (
@@ -128,7 +150,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         if self.streams:
             keys = list(self.streams.values())
             for key in keys:
-                await self.channel_layer.group_discard(group_name(key), self.channel_name)
+                await self.fanout.leave(key, self)
             await self._control("lease.release", keys)
             self.streams.clear()
 
@@ -207,7 +229,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
                 )
             await self._check_symbol(key)
             self.streams[label] = key
-            await self.channel_layer.group_add(group_name(key), self.channel_name)
+            await self.fanout.join(key, self)
             await self._control("lease.renew", [key])
         await self.send_json({"type": "subscribed", **self._describe(key), **echo})
         await self._snapshot(key)
@@ -216,7 +238,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         label = key.label()
         if self.streams.pop(label, None) is None:
             raise RequestError("not_subscribed", "not subscribed to this stream", "symbol")
-        await self.channel_layer.group_discard(group_name(key), self.channel_name)
+        await self.fanout.leave(key, self)
         await self._control("lease.release", [key])
         self.outbox.pop(label, None)
         self.outbox.pop("status:" + label, None)
@@ -265,33 +287,31 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(every)
             if self.streams:
-                for key in self.streams.values():
-                    # Re-joining refreshes the membership, which layers expire (group_expiry).
-                    await self.channel_layer.group_add(group_name(key), self.channel_name)
                 await self._control("lease.renew", list(self.streams.values()))
 
     # ------------------------------------------------------------------ events from the manager
 
+    def stream_event(self, event: dict[str, Any]) -> None:
+        """A ``stream.update`` or ``stream.status`` from the manager, handed over by the
+        process's fan-out (synchronously: it only queues the frame in the outbox)."""
+        stream = event["stream"]
+        if self.closing or stream not in self.streams:
+            return
+        if event["type"] == "stream.update":
+            self._offer(stream, int(event.get("seq") or 0), event["text"])
+        else:
+            self.status_seq += 1
+            self._offer("status:" + stream, self.status_seq, event["text"])
+
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels 4.2+ hops to a worker thread (aclose_old_connections) before *every*
-        # handler; stream events touch no database, and that hop was most of the CPU per
-        # delivery in bench/streams.py. Everything else keeps the default behaviour.
-        kind = message.get("type")
-        if kind == "stream.update":
-            await self.stream_update(message)
-        elif kind == "stream.status":
-            await self.stream_status(message)
+        # Stream events normally come through the fan-out, not this consumer's channel; one
+        # sent here directly is taken the same way. Channels 4.2+ hops to a worker thread
+        # (aclose_old_connections) before *every* handler, and stream events touch no
+        # database, so they skip that hop. Everything else keeps the default behaviour.
+        if message.get("type") in ("stream.update", "stream.status"):
+            self.stream_event(message)
         else:
             await super().dispatch(message)
-
-    async def stream_update(self, event: dict[str, Any]) -> None:
-        if event["stream"] in self.streams:
-            self._offer(event["stream"], int(event.get("seq") or 0), event["text"])
-
-    async def stream_status(self, event: dict[str, Any]) -> None:
-        if event["stream"] in self.streams:
-            self.status_seq += 1
-            self._offer("status:" + event["stream"], self.status_seq, event["text"])
 
     # ------------------------------------------------------------------ the bounded outbox
 
@@ -311,7 +331,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
         return float(setting("STREAMS_CLIENT_MAX_BEHIND_S"))
 
     def backlog(self) -> int:
-        return transport_backlog(self.base_send)
+        return transport_backlog(self.transport)
 
     def _too_slow(self) -> None:
         if self.closing:
@@ -346,7 +366,7 @@ class MarketStreamConsumer(AsyncWebsocketConsumer):
                         continue
                     self.last_sent[key] = seq
                 self.sending_since = time.monotonic()
-                await self.send(text_data=text)
+                await self.raw_send({"type": "websocket.send", "text": text})
                 self.sending_since = None
 
     async def send_json(self, content: dict[str, Any]) -> None:

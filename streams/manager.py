@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -125,9 +126,9 @@ class Subscription:
     health_version: int = 0
     health_written: int = -1
 
-    @property
+    @functools.cached_property
     def group(self) -> str:
-        return group_name(self.key)
+        return group_name(self.key)  # once: escaping the symbol is not free, and it is per publish
 
     def changed(self) -> None:
         self.health_version += 1

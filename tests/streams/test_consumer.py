@@ -253,6 +253,34 @@ async def test_after_unsubscribing_no_more_updates_arrive(venue: Any, reader_key
     await communicator.disconnect(timeout=TIMEOUT)
 
 
+async def test_clients_of_one_process_share_one_group_membership(venue: Any, reader_key: str) -> None:
+    """Each state reaches every local client, through one layer membership per stream
+    (streams.fanout), which is given up when the last local client leaves."""
+    layer = get_channel_layer()
+    group = group_name(BTC_TICKER)
+    first, _ = await connect(auth(reader_key))
+    await subscribe(first)
+    second, _ = await connect(auth(reader_key))
+    await subscribe(second)
+    assert len(layer.groups.get(group, {})) == 1
+    await layer.group_send(group, update_event(7, "70"))
+    for communicator in (first, second):
+        frame = await communicator.receive_json_from(timeout=10)
+        assert (frame["seq"], frame["data"]["last"]) == (7, "70")
+
+    await first.disconnect(timeout=TIMEOUT)
+    await layer.group_send(group, update_event(8, "80"))
+    assert (await second.receive_json_from(timeout=10))["seq"] == 8
+    assert len(layer.groups.get(group, {})) == 1
+
+    await second.send_json_to(
+        {"action": "unsubscribe", "exchange": "binance", "channel": "ticker", "symbol": "BTC/USDT"}
+    )
+    assert (await second.receive_json_from(timeout=10))["type"] == "unsubscribed"
+    assert not layer.groups.get(group)
+    await second.disconnect(timeout=TIMEOUT)
+
+
 async def test_it_caps_subscriptions_per_connection(venue: Any, reader_key: str, settings: Any) -> None:
     settings.STREAMS_MAX_SUBSCRIPTIONS_PER_CLIENT = 1
     communicator, _ = await connect(auth(reader_key))
