@@ -100,8 +100,6 @@ def public_connector(*, exchange: str, budget: RetryBudget | None = None) -> Con
 # Cache key (format with exchange, environment) of the last market refresh: {count, at_ms, at}.
 # Its at_ms is the markets generation every process follows.
 MARKETS_REFRESHED_KEY = "markets:refreshed:{exchange}:{environment}"
-# How often (seconds) a process asks, per venue, whether the markets were refreshed elsewhere.
-MARKETS_REFRESH_CHECK_SECONDS = 30.0
 
 
 def _published_generation(key: MarketKey) -> Any:
@@ -114,7 +112,7 @@ def follow_market_refreshes() -> None:
     another process (:func:`markets_refresh_publish`): it reads the stamp at most once per
     ``MARKETS_REFRESH_CHECK_SECONDS`` per venue, then loads lazily. Called at every connector
     hand-out (cheap: two assignments), so the setting applies without a restart."""
-    every = getattr(settings, "MARKETS_REFRESH_CHECK_SECONDS", MARKETS_REFRESH_CHECK_SECONDS)
+    every = settings.MARKETS_REFRESH_CHECK_SECONDS
     market_store.follow_generation(_published_generation, every=float(every))
 
 

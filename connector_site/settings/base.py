@@ -194,6 +194,8 @@ MARKET_DATA_ENVIRONMENT = env.str("MARKET_DATA_ENVIRONMENT", default="emulator")
 # While a venue fails (down, timing out, rate-limiting us), market-data reads answer with the
 # last value held, flagged stale, if it is at most this many seconds old (0: never).
 MARKET_DATA_STALE_HORIZON_S = env.float("MARKET_DATA_STALE_HORIZON_S", default=300.0)
+# How often each process checks whether the daily job refreshed a venue's markets (seconds).
+MARKETS_REFRESH_CHECK_SECONDS = env.float("MARKETS_REFRESH_CHECK_SECONDS", default=30.0)
 
 # ------------------------------------------------------------------------------ STATIC FILES
 STATIC_URL = "/static/"
