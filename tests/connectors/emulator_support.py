@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from connectors import Credentials
+from connectors.factory import clear_connector_cache
+from connectors.markets import market_store
 from emulator.accounts import DEMO_CREDENTIALS
 
 VENUES = ("binance", "okx", "bybit")
@@ -116,12 +118,44 @@ class Faults:
         self.ids.clear()
 
 
-def faults_fixture(server: Any) -> Iterator[Faults]:
-    faults = Faults(server)
+# Fixtures for the modules that run real CCXT against the session emulator. A module takes
+# them by importing their names (``from .emulator_support import emulator, faults,
+# fresh_caches, venue``), which overrides tests/connectors/conftest.py's per-test reset.
+
+
+@pytest.fixture(scope="module")
+def emulator(emulator: Any) -> Iterator[Any]:
+    """The session's emulator (tests/conftest.py), knowing the venues it serves; markets are
+    loaded once for the module, as in a process, and forgotten after it."""
+    emulator.served = served_venues(emulator.url)
+    market_store.clear()
+    yield emulator
+    market_store.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Iterator[None]:
+    """Fresh connector instances for each test; markets stay loaded for the module, as they
+    do in a process (one load per venue). Tests about loading markets clear them first."""
+    clear_connector_cache()
+    yield
+    clear_connector_cache()
+
+
+@pytest.fixture(params=VENUES)
+def venue(request: pytest.FixtureRequest, emulator: Any) -> str:
+    require_venue(emulator, request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def faults(emulator: Any) -> Iterator[Faults]:
+    """The emulator's own fault registry; every fault is cleared when the test ends."""
+    faults = Faults(emulator)
     try:
         yield faults
     finally:
         faults.clear()
-        leftover = server.faults.list()
-        server.faults.clear()
+        leftover = emulator.faults.list()
+        emulator.faults.clear()
         assert not leftover, f"faults outlived their test: {leftover}"

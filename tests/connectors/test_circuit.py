@@ -1,11 +1,12 @@
 """The venue circuit breaker (connectors/circuit.py): real CCXT against the session emulator,
 whose request counters prove that a refused call never reached the venue."""
 
+# ruff: noqa: F811  (test arguments name the fixtures imported from .emulator_support)
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,52 +16,26 @@ from connectors import Credentials, ExchangeUnavailable, OutcomeUnknown, RateLim
 from connectors.circuit import CircuitBreaker, LocalCircuitStore, breaker
 from connectors.environments import Environment
 from connectors.errors import CircuitOpen
-from connectors.factory import clear_connector_cache
-from connectors.markets import market_store
 
-from .emulator_support import (
+# The emulator fixtures are imported by name (module-scoped markets); tests take them as arguments.
+from .emulator_support import (  # noqa: F401
     ORDER_ENDPOINTS,
     SYMBOLS,
     TICKER_ENDPOINTS,
     VENUES,
     Faults,
     demo_credentials,
-    faults_fixture,
+    emulator,
+    faults,
+    fresh_caches,
     requests_to,
     require_venue,
-    served_venues,
+    venue,
 )
 from .test_emulator_integration import far_below
 
 # A generous deadline for conditions on a loaded CI machine (never a timing assertion).
 DEADLINE = 30.0
-
-
-@pytest.fixture(scope="module")
-def emulator(emulator: Any) -> Iterator[Any]:
-    """The session's emulator; markets load once for this module, as in a process."""
-    emulator.served = served_venues(emulator.url)
-    market_store.clear()
-    yield emulator
-    market_store.clear()
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    clear_connector_cache()
-    yield
-    clear_connector_cache()
-
-
-@pytest.fixture(params=VENUES)
-def venue(request: pytest.FixtureRequest, emulator: Any) -> str:
-    require_venue(emulator, request.param)
-    return str(request.param)
-
-
-@pytest.fixture
-def faults(emulator: Any) -> Iterator[Faults]:
-    yield from faults_fixture(emulator)
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """Real CCXT against the emulator, for binance, okx and bybit: every operation, each venue
 extra, and each error translation the emulator's faults can produce."""
 
+# ruff: noqa: F811  (test arguments name the fixtures imported from .emulator_support)
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,50 +30,21 @@ from connectors import (
 from connectors.factory import clear_connector_cache
 from connectors.markets import market_store
 
-from .emulator_support import (
+# The emulator fixtures are imported by name (module-scoped markets); tests take them as arguments.
+from .emulator_support import (  # noqa: F401
     ORDER_ENDPOINTS,
     SYMBOLS,
     TICKER_ENDPOINTS,
-    VENUES,
     Faults,
     demo_credentials,
-    faults_fixture,
+    emulator,
+    faults,
+    fresh_caches,
     requests_to,
     requests_to_unknown_host,
     require_venue,
-    served_venues,
+    venue,
 )
-
-
-@pytest.fixture(scope="module")
-def emulator(emulator: Any) -> Iterator[Any]:
-    """The session's emulator (tests/conftest.py), knowing the venues it serves; markets are
-    loaded once for this module, as in a process, and forgotten after it."""
-    emulator.served = served_venues(emulator.url)
-    market_store.clear()
-    yield emulator
-    market_store.clear()
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    """Fresh connector instances for each test; markets stay loaded for the module, as they
-    do in a process (one load per venue). Tests about loading markets clear them first."""
-    clear_connector_cache()
-    yield
-    clear_connector_cache()
-
-
-@pytest.fixture(params=VENUES)
-def venue(request: pytest.FixtureRequest, emulator: Any) -> str:
-    require_venue(emulator, request.param)
-    return str(request.param)
-
-
-@pytest.fixture
-def faults(emulator: Any) -> Iterator[Faults]:
-    """The emulator's own fault registry; every fault is cleared when the test ends."""
-    yield from faults_fixture(emulator)
 
 
 def connect(emulator: Any, venue: str, credentials: Credentials | None = None) -> connectors.Connector:
