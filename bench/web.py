@@ -83,6 +83,7 @@ def ensure_database(url: str) -> None:
     does for the test database), so a bench run may name a database of its own."""
     import environ
     import psycopg
+    from psycopg import sql
 
     config = environ.Env.db_url_config(url)
     if "postgresql" not in config["ENGINE"]:
@@ -100,7 +101,7 @@ def ensure_database(url: str) -> None:
         if "does not exist" not in str(exc):
             raise
     with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **connect) as conn:
-        conn.execute(f'CREATE DATABASE "{config["NAME"]}"')  # name from the operator's own URL
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
 
 
 @dataclass
