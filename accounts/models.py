@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from accounts.fields import SecretCharField
 from connectors.environments import Environment
@@ -70,6 +70,12 @@ class ExchangeAccount(models.Model):
         return f"****{self.api_key_hint}" if self.api_key_hint else ""
 
 
+class ApiTokenManager(APIKeyManager):
+    def get_usable_keys(self) -> models.QuerySet:
+        # Authentication reads the token's user on every request: one query, not two.
+        return super().get_usable_keys().select_related("user")
+
+
 class ApiToken(AbstractAPIKey):
     """A bearer token for internal tools: SHA-512 hashed at rest, shown once at creation.
 
@@ -82,6 +88,8 @@ class ApiToken(AbstractAPIKey):
     scopes = models.JSONField(default=list, help_text="Any of: " + ", ".join(SCOPES))
     accounts = models.ManyToManyField(ExchangeAccount, blank=True, related_name="granted_tokens")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects: ClassVar[ApiTokenManager] = ApiTokenManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API token"

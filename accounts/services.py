@@ -228,9 +228,12 @@ def token_revoke(*, token: ApiToken, actor: Any = None, ip: str | None = None) -
 
 
 def token_touch(*, token: ApiToken) -> None:
-    """Record use, at most once a minute per token (a conditional UPDATE, no read-modify-write)."""
+    """Record use, at most once a minute per token (a conditional UPDATE, no read-modify-write).
+    A token whose row was just read with a recent use costs no write at all."""
     now = timezone.now()
     cutoff = now - timedelta(minutes=1)
+    if token.last_used_at is not None and token.last_used_at >= cutoff:
+        return
     ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff), pk=token.pk).update(
         last_used_at=now
     )

@@ -102,15 +102,13 @@ def order_place(
     or did not process it (``failed``, e.g. rate limited).
     """
     order_rate_check(actor=actor, token=token)
-    _check_guards(account=account, symbol=symbol)
+    guard = _check_guards(account=account, symbol=symbol)
     connector = account_connector(account=account)
     market, qty, limit_price = connector.validate_order(symbol, type, side, amount, price)
     venue_options = _venue_options(connector, type=type, time_in_force=time_in_force, post_only=post_only)
     if reduce_only and not market.get("contract"):
         raise invalid("reduce_only", f"{symbol} is a spot market; reduce-only applies to contracts")
-    _check_notional(
-        account=account, connector=connector, market=market, side=side, qty=qty, price=limit_price
-    )
+    _check_notional(guard=guard, connector=connector, market=market, side=side, qty=qty, price=limit_price)
     coid = _client_order_id(connector, client_order_id)
 
     order = _journal(
@@ -155,7 +153,9 @@ def _rate_limit() -> tuple[int, int]:
     return int(count), int(seconds or 1)
 
 
-def _check_guards(*, account: ExchangeAccount, symbol: str) -> None:
+def _check_guards(*, account: ExchangeAccount, symbol: str) -> TradingGuard:
+    """The operator's guards for this account, checked against the order; returned for the
+    max-notional check once the market and price are known."""
     if not account.is_active:
         raise Conflict("This account is deactivated; an operator can reactivate it", code="account_inactive")
     guard = trading_guard_get(account=account)
@@ -169,6 +169,7 @@ def _check_guards(*, account: ExchangeAccount, symbol: str) -> None:
             f"{str(symbol)[:40]} is not among this account's allowed symbols",
             code="symbol_not_allowed",
         )
+    return guard
 
 
 def _venue_options(connector: Connector, *, type: str, time_in_force: str, post_only: bool) -> dict[str, Any]:
@@ -197,14 +198,13 @@ def _venue_options(connector: Connector, *, type: str, time_in_force: str, post_
 
 def _check_notional(
     *,
-    account: ExchangeAccount,
+    guard: TradingGuard,
     connector: Connector,
     market: dict[str, Any],
     side: str,
     qty: Decimal,
     price: Decimal | None,
 ) -> None:
-    guard = trading_guard_get(account=account)
     if guard.max_notional is None:
         return
     if price is None:  # a market order: value it at the side it would take

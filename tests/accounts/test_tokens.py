@@ -112,6 +112,27 @@ def test_using_a_token_records_its_last_use(client, bearer, make_token, owner):
     assert token.last_used_at is not None
 
 
+def test_authenticating_a_recently_used_token_is_one_query_and_no_write(
+    bearer, make_token, owner, django_assert_num_queries
+):
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.authentication import BearerTokenAuthentication
+
+    token, key = make_token(owner, ["account:read"])
+    request = APIRequestFactory().get("/api/v1/accounts/", **bearer(key))
+    with django_assert_num_queries(2):  # the token with its user, then the first use recorded
+        user, _ = BearerTokenAuthentication().authenticate(request)
+    assert user == owner
+    with django_assert_num_queries(1):  # used within the minute: the token with its user only
+        BearerTokenAuthentication().authenticate(request)
+
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=5))
+    BearerTokenAuthentication().authenticate(request)
+    token.refresh_from_db()
+    assert token.last_used_at > timezone.now() - timedelta(minutes=1)
+
+
 def test_unknown_scopes_are_rejected(make_token, owner):
     from django.core.exceptions import ValidationError
 
