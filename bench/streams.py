@@ -187,6 +187,17 @@ def bare_relay_main(emulator_ws: str, port: int, streams: list[str]) -> None:
     asyncio.run(main())
 
 
+def uvicorn_main(port: int) -> None:
+    """The uvicorn peer: the CLI's defaults (uvloop and the websockets implementation when
+    installed, as they are here) and lifespan, which starts the embedded manager. SIGTERM
+    ends it with SystemExit: uvicorn restores this handler and re-raises the signal once it
+    has shut down, so a cProfile wrapper (BENCH_PROFILE) still writes its file."""
+    import uvicorn
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(ASGI_APP, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
@@ -213,10 +224,7 @@ def server_command(server: str, port: int) -> list[str]:
         out = Path(PROFILE_OUT)
         profile = [PYTHON, "-m", "cProfile", "-o", str(out.with_name(f"{out.stem}-{server}{out.suffix}"))]
     if server == "uvicorn":
-        # uvicorn speaks lifespan, which starts the embedded manager; its defaults pick uvloop
-        # and the websockets implementation when they are installed (both are, here).
-        return [*(profile or [PYTHON]), "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--lifespan", "on", ASGI_APP]  # fmt: skip
+        return [*(profile or [PYTHON]), "-m", "bench.streams", "--uvicorn", str(port)]
     daphne = shutil.which("daphne", path=str(Path(PYTHON).parent)) or "daphne"
     return [*profile, daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
 
@@ -336,7 +344,11 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated web servers to run our ASGI application under (daphne, uvicorn)",
     )
     parser.add_argument("--bare-relay", nargs="+", metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS)
+    parser.add_argument("--uvicorn", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.uvicorn:
+        uvicorn_main(args.uvicorn)
+        return
     if args.bare_relay:
         port, upstream, *streams = args.bare_relay
         bare_relay_main(upstream, int(port), streams)
