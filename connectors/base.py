@@ -877,7 +877,10 @@ class StreamConnector(ConnectorConfig):
         return to_decimals(await self._watch("watch_ohlcv", symbol, timeframe))  # type: ignore[no-any-return]
 
     async def close(self) -> None:
-        """Close every websocket and the HTTP session of this instance."""
+        """Close every websocket and the HTTP session of this instance (once: CCXT's close
+        waits out its exit timeout every time, and shutdown closes connectors from two places)."""
+        if self.closed:
+            return
         self.closed = True
         try:
             await self.exchange.close()

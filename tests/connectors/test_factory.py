@@ -109,6 +109,27 @@ def test_stream_connectors_are_cached_per_event_loop() -> None:
     assert a1.closed
 
 
+def test_a_stream_connector_closes_its_ccxt_instance_once() -> None:
+    # Shutdown closes the manager's connectors, then every cached one: CCXT's close waits
+    # out its exit timeout each time, so a second close must not reach it.
+    async def close_twice() -> int:
+        connector = create_stream_connector("binance")
+        ccxt_close = connector.exchange.close
+        calls = []
+
+        async def counted_close() -> None:
+            calls.append(1)
+            await ccxt_close()
+
+        connector.exchange.close = counted_close
+        await connector.close()
+        await close_stream_connectors()
+        await connector.close()
+        return len(calls)
+
+    assert asyncio.run(close_twice()) == 1
+
+
 def test_the_emulator_environment_needs_an_address() -> None:
     with pytest.raises(NotSupported, match="emulator_url"):
         create_connector("binance", environment=Environment.EMULATOR)
