@@ -78,30 +78,53 @@ def backends(env: dict[str, str]) -> str:
     return f"{db} + {cache}"
 
 
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of ``url`` if it does not exist yet (like pytest-django
-    does for the test database), so a bench run may name a database of its own."""
+def _postgres(url: str) -> tuple[str, dict[str, Any]] | None:
+    """The database name and connection arguments of a PostgreSQL ``url`` (else None)."""
     import environ
-    import psycopg
-    from psycopg import sql
 
     config = environ.Env.db_url_config(url)
     if "postgresql" not in config["ENGINE"]:
-        return
-    connect: dict[str, Any] = {
+        return None
+    return config["NAME"], {
         "host": config.get("HOST") or None,
         "port": config.get("PORT") or None,
         "user": config.get("USER") or None,
         "password": config.get("PASSWORD") or None,
     }
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` if it does not exist yet (like pytest-django
+    does for the test database), so a bench run may name a database of its own."""
+    import psycopg
+    from psycopg import sql
+
+    target = _postgres(url)
+    if target is None:
+        return
+    name, connect = target
     try:
-        psycopg.connect(dbname=config["NAME"], connect_timeout=10, **connect).close()
+        psycopg.connect(dbname=name, connect_timeout=10, **connect).close()
         return
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
             raise
     with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **connect) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(url: str) -> None:
+    """Drop the PostgreSQL database of ``url`` if it exists (a run that must start from an
+    empty database: its accounts are encrypted with keys another checkout may not have)."""
+    import psycopg
+    from psycopg import sql
+
+    target = _postgres(url)
+    if target is None:
+        return
+    name, connect = target
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **connect) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass

@@ -31,10 +31,14 @@ def embedded_env() -> dict[str, str]:
 
 def services_env() -> dict[str, str]:
     """PostgreSQL and Redis of this test run; the benchmark gets a database of its own
-    (``<name>_bench``, created on first use), never the test database."""
+    (``<name>_bench``), never the test database, and a new one each time: a database left by
+    another checkout holds accounts encrypted with that checkout's keys."""
+    from bench.web import drop_database
+
     parts = urlsplit(os.environ["DATABASE_URL"])
     database = parts.path.lstrip("/") or "postgres"
     bench_url = urlunsplit(parts._replace(path=f"/{database}_bench"))
+    drop_database(bench_url)
     return {**os.environ, "DATABASE_URL": bench_url}
 
 
