@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from streams.conf import setting
 from streams.groups import StreamKey, group_name
 
-__all__ = ["FANOUT_CHANNEL_PREFIX", "StreamFanout", "fanout_for"]
+__all__ = ["FANOUT_CHANNEL_PREFIX", "StreamFanout", "fanout_for", "receive_forever"]
 
 logger = logging.getLogger("streams.fanout")
 
@@ -38,6 +39,21 @@ logger = logging.getLogger("streams.fanout")
 FANOUT_CHANNEL_PREFIX = "streams.fanout."
 #: Event types the manager publishes to stream groups.
 STREAM_EVENTS = ("stream.update", "stream.status")
+
+
+async def receive_forever(layer: Any, channel: str, what: str) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a layer channel for as long as the caller reads. A failed receive
+    (Redis restarting) is logged and retried after a second instead of ending the reader."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("%s receive failed; retrying", what, exc_info=True)
+            await asyncio.sleep(1.0)
+            continue
+        yield message
 
 
 class Subscriber(Protocol):
@@ -117,15 +133,7 @@ class StreamFanout:
             await asyncio.wait(tasks, timeout=float(setting("STREAMS_STOP_GRACE_S")))
 
     async def _receive(self, channel: str) -> None:
-        while True:
-            try:
-                event = await self.layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("stream fan-out receive failed; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
+        async for event in receive_forever(self.layer, channel, "stream fan-out"):
             if event.get("type") in STREAM_EVENTS:
                 self.deliver(event)
 

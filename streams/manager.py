@@ -56,6 +56,7 @@ from connectors import (
 from connectors import close_stream_connectors as _close_stream_connectors
 from markets.cache import market_data_get, market_data_put
 from streams.conf import setting, stall_after
+from streams.fanout import receive_forever
 from streams.groups import CONTROL_CHANNEL, STREAM_CHANNELS, StreamKey, group_name
 from streams.models import StreamState, StreamSubscription, WatchlistEntry
 from streams.payloads import emit_stamp_us, merge_candles, shape_book, shape_ticker, shape_trades
@@ -385,15 +386,7 @@ class StreamManager:
                 self.release(key, holder)
 
     async def _control_loop(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(CONTROL_CHANNEL)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("control channel receive failed; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
+        async for message in receive_forever(self.layer, CONTROL_CHANNEL, "control channel"):
             try:
                 self.handle_control(message)
             except Exception:
