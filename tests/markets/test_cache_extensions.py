@@ -17,6 +17,21 @@ from markets.cache import (
 NAMES = {"exchange": "binance", "environment": "emulator", "channel": "ticker"}
 
 
+def run_together(target, count: int) -> None:
+    """``count`` threads running ``target``, released at once; returns when all are done."""
+    start = threading.Barrier(count)
+
+    def released() -> None:
+        start.wait()
+        target()
+
+    threads = [threading.Thread(target=released) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_a_fresh_entry_the_reader_does_not_accept_is_fetched_again():
     market_data_put(**NAMES, symbol="BTC/USDT", data={"depth": 5}, source="stream")
     entry = market_data_get_or_fetch(
@@ -75,11 +90,7 @@ def test_concurrent_identical_multi_symbol_misses_make_one_fetch():
             )
         )
 
-    threads = [threading.Thread(target=read) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(read, 6)
     assert calls == [["BTC/USDT", "ETH/USDT"]]
     assert all(set(r) == {"BTC/USDT", "ETH/USDT"} for r in results)
 
@@ -106,17 +117,10 @@ def test_callers_released_together_never_split_an_identical_multi_symbol_miss():
             time.sleep(0.05)
             return {s: ({"last": "5"}, None) for s in symbols}
 
-        start = threading.Barrier(6)
-
-        def read(names=names, start=start, fetch=slow_fetch_many):
-            start.wait()
+        def read(names=names, fetch=slow_fetch_many):
             market_data_get_or_fetch_many(
                 **names, symbols=["XRP/USDT", "BTC/USDT", "ETH/USDT"], max_age_ms=5_000, fetch_many=fetch
             )
 
-        threads = [threading.Thread(target=read) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_together(read, 6)
         assert calls == [["BTC/USDT", "ETH/USDT", "XRP/USDT"]], round_
